@@ -1,0 +1,189 @@
+// The repository's own build: ./build.sh <target>. Targets: build, test, pack, demo, bench.
+using System.Diagnostics;
+using System.Xml.Linq;
+
+var target = Argument("target", "build");
+var configuration = Argument("configuration", "Release");
+
+var root = MakeAbsolute(Directory("..")).FullPath;
+var artifacts = $"{root}/artifacts";
+var packagesDir = $"{artifacts}/packages";
+var resultsDir = $"{artifacts}/test-results";
+var solution = $"{root}/Immutable.Build.sln";
+var infra = $"{root}/tests/infra";
+
+// Every process a test run starts must be gone when it ends; MSBuild and compiler servers would
+// outlive it, so they are turned off for everything this script runs.
+Environment.SetEnvironmentVariable("MSBUILDDISABLENODEREUSE", "1");
+Environment.SetEnvironmentVariable("DOTNET_CLI_USE_MSBUILD_SERVER", "0");
+Environment.SetEnvironmentVariable("UseSharedCompilation", "false");
+Environment.SetEnvironmentVariable("DOTNET_CLI_TELEMETRY_OPTOUT", "1");
+Environment.SetEnvironmentVariable("DOTNET_NOLOGO", "1");
+
+string Git(string arguments)
+{
+    var exit = StartProcess("git", new ProcessSettings { Arguments = arguments, WorkingDirectory = root, RedirectStandardOutput = true, RedirectStandardError = true }, out var lines);
+    return exit == 0 ? string.Join("\n", lines).Trim() : "";
+}
+
+// 0.1.0-dev.<commits>.g<sha>: ordered by history, names the commit, and a dirty tree is marked.
+string PackageVersion()
+{
+    var count = Git("rev-list --count HEAD");
+    var sha = Git("rev-parse --short=10 HEAD");
+    if (count == "" || sha == "") return "0.1.0-dev.0.local";
+    var dirty = Git("status --porcelain --untracked-files=normal") != "" ? ".dirty" : "";
+    return $"0.1.0-dev.{count}.g{sha}{dirty}";
+}
+
+var version = PackageVersion();
+
+int Run(string file, string arguments, string workingDirectory = null, IDictionary<string, string> env = null)
+{
+    var settings = new ProcessSettings { Arguments = arguments, WorkingDirectory = workingDirectory ?? root };
+    if (env != null) settings.EnvironmentVariables = env;
+    return StartProcess(file, settings);
+}
+
+void MustRun(string file, string arguments, string workingDirectory = null, IDictionary<string, string> env = null)
+{
+    var exit = Run(file, arguments, workingDirectory, env);
+    if (exit != 0) throw new CakeException($"'{file} {arguments}' exited with {exit}");
+}
+
+Task("build")
+    .Does(() =>
+{
+    MustRun("dotnet", $"build \"{solution}\" -c {configuration} -p:Version={version} -nologo");
+});
+
+Task("pack")
+    .Does(() =>
+{
+    EnsureDirectoryExists(packagesDir);
+    foreach (var old in GetFiles($"{packagesDir}/*.nupkg")) DeleteFile(old);
+    foreach (var project in new[] { "Immutable.Build.Tasks", "Immutable.Build.Cake", "Immutable.Build.Cli" })
+    {
+        MustRun("dotnet", $"pack \"{root}/src/{project}/{project}.csproj\" -c {configuration} -p:Version={version} -o \"{packagesDir}\" -nologo");
+    }
+    // The samples keep their own packages folder: drop earlier extractions so the fresh pack is used.
+    foreach (var stale in GetDirectories($"{artifacts}/sample-packages/immutable.build*")) DeleteDirectory(stale, new DeleteDirectorySettings { Recursive = true, Force = true });
+    System.IO.File.WriteAllText($"{packagesDir}/version.txt", version + "\n");
+    Information($"packed {version}:");
+    foreach (var p in GetFiles($"{packagesDir}/*.nupkg")) Information($"  {p.GetFilename()}");
+});
+
+HashSet<int> LivePids() => new HashSet<int>(System.IO.Directory.GetDirectories("/proc")
+    .Select(d => int.TryParse(System.IO.Path.GetFileName(d), out var pid) ? pid : -1).Where(pid => pid > 0));
+
+string CommandLine(int pid)
+{
+    try { return System.IO.File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); } catch { return ""; }
+}
+
+int ParentOf(int pid)
+{
+    try
+    {
+        var stat = System.IO.File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat.Substring(stat.LastIndexOf(')') + 2).Split(' ');
+        return int.Parse(fields[1]);
+    }
+    catch { return 0; }
+}
+
+Task("test")
+    .IsDependentOn("pack")
+    .Does(() =>
+{
+    EnsureDirectoryExists(resultsDir);
+    CleanDirectory(resultsDir);
+    var before = LivePids();
+    MustRun("bash", $"\"{infra}/install.sh\"");
+    MustRun("dotnet", $"build \"{solution}\" -c {configuration} -p:Version={version} -nologo");
+
+    var runDir = $"{artifacts}/test-run";
+    if (DirectoryExists(runDir)) DeleteDirectory(runDir, new DeleteDirectorySettings { Recursive = true, Force = true });
+    EnsureDirectoryExists(runDir);
+    var env = new Dictionary<string, string>
+    {
+        ["IMMUTABLE_REPO_ROOT"] = root,
+        ["IMMUTABLE_PACKAGES_DIR"] = packagesDir,
+        ["IMMUTABLE_PACKAGE_VERSION"] = version,
+        ["IMMUTABLE_TEST_RUN_DIR"] = runDir,
+    };
+
+    int passed = 0, failed = 0, skipped = 0;
+    var failures = new List<string>();
+    var filter = Argument("filter", "");
+    foreach (var project in GetFiles($"{root}/tests/*/*.Tests.csproj").OrderBy(p => p.FullPath))
+    {
+        var name = project.GetFilenameWithoutExtension().ToString();
+        var dll = $"{project.GetDirectory().FullPath}/bin/{configuration}/net10.0/{name}.dll";
+        var xml = $"{resultsDir}/{name}.xml";
+        Information($"== {name}");
+        var exit = Run("dotnet", $"\"{dll}\" -noLogo -maxThreads 2 -xml \"{xml}\" {filter}", env: env);
+        if (!FileExists(xml))
+        {
+            failed++;
+            failures.Add($"{name}: the test runner exited with {exit} and wrote no results");
+            continue;
+        }
+        foreach (var assembly in XDocument.Load(xml).Descendants("assembly"))
+        {
+            int Attr(string n) => int.TryParse((string)assembly.Attribute(n), out var v) ? v : 0;
+            passed += Attr("passed");
+            failed += Attr("failed") + Attr("errors");
+            skipped += Attr("skipped") + Attr("not-run");
+        }
+        if (exit != 0 && failures.Count == 0 && failed == 0)
+        {
+            failed++;
+            failures.Add($"{name}: the test runner exited with {exit}");
+        }
+    }
+
+    // Stop the infrastructure the fixtures started, then prove nothing the run started is left.
+    Run("bash", $"\"{infra}/stop-all.sh\"");
+    Run("dotnet", "build-server shutdown", env: null);
+    System.Threading.Thread.Sleep(1000);
+    var self = new HashSet<int>();
+    for (var pid = Process.GetCurrentProcess().Id; pid > 1; pid = ParentOf(pid)) self.Add(pid);
+    var left = LivePids().Where(pid => !before.Contains(pid) && !self.Contains(pid))
+        .Select(pid => (pid, cmd: CommandLine(pid))).Where(p => p.cmd != "" && ParentOf(p.pid) != 2 && !self.Contains(ParentOf(p.pid)))
+        .ToList();
+    if (left.Count > 0)
+    {
+        failed++;
+        failures.Add("processes started by the test run are still running:\n" + string.Join("\n", left.Select(p => $"    {p.pid} {p.cmd}")));
+    }
+    else
+    {
+        passed++;
+        Information("no process started by the test run is left running");
+    }
+
+    foreach (var f in failures) Error(f);
+    var totals = $"Tests: {passed} passed, {failed} failed, {skipped} skipped";
+    System.IO.File.WriteAllText($"{resultsDir}/totals.txt", totals + "\n");
+    Information(totals);
+    if (failed > 0) throw new CakeException($"{failed} test(s) failed; results in {resultsDir}");
+});
+
+Task("demo")
+    .IsDependentOn("pack")
+    .Does(() =>
+{
+    var sample = $"{root}/samples/HelloImmutable";
+    Information("== publishing samples/HelloImmutable through the freshly packed Immutable.Build " + version);
+    MustRun("dotnet", $"publish \"{sample}\" -c Release -nologo -p:ImmutableShowRelease=true");
+});
+
+Task("bench")
+    .IsDependentOn("pack")
+    .Does(() =>
+{
+    MustRun("dotnet", $"run --project \"{root}/tests/Immutable.Build.Benchmarks\" -c Release -- \"{root}\"");
+});
+
+RunTarget(target);
