@@ -92,12 +92,11 @@ cleanup() { local t; for t in "${TMPS[@]}"; do safe_rm_rf "$t" || true; done; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# Sets T rather than printing it: a $(...) subshell could not register the dir for cleanup.
 new_tmp() {
-  local t
-  t=$(mktemp -d "$BASES/.tmp-$1.XXXXXX")
-  chmod 755 "$t"
-  TMPS+=("$t")
-  echo "$t"
+  T=$(mktemp -d "$BASES/.tmp-$1.XXXXXX")
+  TMPS+=("$T")
+  chmod 755 "$T"
 }
 
 # finish <tmp-layout> <key>
@@ -108,7 +107,7 @@ finish() {
 
 build_busybox() {
   local key=$1 t root
-  t=$(new_tmp "$key")
+  new_tmp "$key"; t=$T
   root=$t/rootfs
   mkdir -p "$root"/{bin,etc,root,tmp}
   chmod 1777 "$root/tmp"; chmod 700 "$root/root"
@@ -132,7 +131,7 @@ build_dotnet() {
   [ -d "$DOTNET_DIR/shared/Microsoft.AspNetCore.App/$ver" ] || die "Microsoft.AspNetCore.App $ver is missing under $DOTNET_DIR (needed for the aspnet base)"
   [ "$(id -u)" -eq 0 ] || die "building the debian+dotnet base needs root (debootstrap, chroot); run once as root to fill $BASES"
   mirror=$(debian_mirror)
-  t=$(new_tmp "$key")
+  new_tmp "$key"; t=$T
   root=$t/rootfs
   info "debootstrap $SUITE from $mirror (log: $LOG_DIR/debootstrap.log)"
   debootstrap --variant=minbase --include=libicu72,libssl3,ca-certificates "$SUITE" "$root" "$mirror" \
