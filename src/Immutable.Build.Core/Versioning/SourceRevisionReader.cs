@@ -1,0 +1,159 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Immutable.Build.Versioning;
+
+/// <summary>What <see cref="SourceRevisionReader"/> needs; the environment is passed in so tests and adapters control it.</summary>
+/// <param name="Directory">The project directory; the repository is found above it.</param>
+/// <param name="ExplicitRevision">ImmutableSourceRevision: a commit SHA that overrides everything else.</param>
+/// <param name="Environment">Environment variables to consult (CI commit variables, SOURCE_DATE_EPOCH); null = the process environment.</param>
+/// <param name="GitExecutable">The git program.</param>
+public sealed record SourceRevisionOptions(
+    string Directory,
+    string? ExplicitRevision = null,
+    IReadOnlyDictionary<string, string?>? Environment = null,
+    string GitExecutable = "git");
+
+/// <summary>
+/// Reads the commit, dirty state, commit time and remote URL by running git itself (no libgit2), so
+/// worktrees, detached HEAD and shallow clones behave exactly as git says. Without a repository it
+/// falls back to CI commit variables, then fails with IMB1001.
+/// </summary>
+public static class SourceRevisionReader
+{
+    /// <summary>CI systems' commit variables, in the order they are consulted.</summary>
+    public static readonly IReadOnlyList<string> CiCommitVariables =
+    [
+        "GITHUB_SHA", "BUILD_SOURCEVERSION", "CI_COMMIT_SHA", "BUILDKITE_COMMIT", "CIRCLE_SHA1",
+        "TRAVIS_COMMIT", "BITBUCKET_COMMIT", "DRONE_COMMIT_SHA", "CODEBUILD_RESOLVED_SOURCE_VERSION", "GIT_COMMIT",
+    ];
+
+    /// <summary>Reads the revision; throws IMB1001 when there is none and IMB1002 for a malformed explicit one.</summary>
+    public static SourceRevision Read(SourceRevisionOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        string? Env(string name) => (options.Environment is null ? System.Environment.GetEnvironmentVariable(name) : options.Environment.GetValueOrDefault(name)) is { Length: > 0 } v ? v.Trim() : null;
+
+        SourceRevision? fromGit = TryReadGit(options);
+        if (options.ExplicitRevision is { Length: > 0 } explicitRevision)
+        {
+            var commit = explicitRevision.Trim().ToLowerInvariant();
+            if (!IsSha(commit))
+            {
+                throw new ImmutableBuildException("IMB1002", $"ImmutableSourceRevision '{explicitRevision}' is not a commit SHA; give 7 to 64 hex characters, e.g. the output of `git rev-parse HEAD`.");
+            }
+
+            return new SourceRevision(commit, false, fromGit?.CommitTime ?? SourceDateEpoch(Env) ?? DateTimeOffset.UnixEpoch, fromGit?.RepositoryUrl, RevisionOrigin.Explicit);
+        }
+
+        if (fromGit is not null)
+        {
+            return SourceDateEpoch(Env) is { } epoch ? fromGit with { CommitTime = epoch } : fromGit;
+        }
+
+        foreach (var variable in CiCommitVariables)
+        {
+            if (Env(variable) is { } value && IsSha(value.ToLowerInvariant()))
+            {
+                return new SourceRevision(value.ToLowerInvariant(), false, SourceDateEpoch(Env) ?? DateTimeOffset.UnixEpoch, null, RevisionOrigin.CiVariable, variable);
+            }
+        }
+
+        throw new ImmutableBuildException(
+            "IMB1001",
+            $"Cannot tell which commit '{options.Directory}' is built from: it is not in a git work tree with at least one commit (or git is not installed), and no CI commit variable ({string.Join(", ", CiCommitVariables.Take(3))}, ...) is set. Commit the project to git, or pass -p:ImmutableSourceRevision=<commit sha>.");
+    }
+
+    /// <summary>Removes user names, passwords and tokens from a remote URL.</summary>
+    public static string? StripCredentials(string? url)
+    {
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return null;
+        }
+
+        url = url.Trim();
+        if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "ssh" or "git" && uri.UserInfo.Length > 0)
+        {
+            // ssh's "git@" is an account name, not a secret, but a token can hide there too; drop it either way.
+            return new UriBuilder(uri) { UserName = "", Password = "" }.Uri.ToString();
+        }
+
+        // scp-like git@host:path has no password; keep it as written.
+        return url;
+    }
+
+    private static bool IsSha(string value) => value.Length is >= 7 and <= 64 && value.All(char.IsAsciiHexDigitLower);
+
+    private static DateTimeOffset? SourceDateEpoch(Func<string, string?> env) =>
+        env("SOURCE_DATE_EPOCH") is { } s && long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
+            ? DateTimeOffset.FromUnixTimeSeconds(seconds)
+            : null;
+
+    private static SourceRevision? TryReadGit(SourceRevisionOptions options)
+    {
+        var head = Git(options, "rev-parse", "--verify", "-q", "HEAD^{commit}");
+        if (head is null || !IsSha(head))
+        {
+            return null;
+        }
+
+        var time = Git(options, "show", "-s", "--format=%ct", "HEAD");
+        var commitTime = long.TryParse(time, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.UnixEpoch;
+
+        // Untracked files count (a build can pick them up); ignored ones do not.
+        var status = Git(options, "status", "--porcelain=v1", "--untracked-files=normal", "--ignore-submodules=none");
+        var dirty = !string.IsNullOrWhiteSpace(status);
+
+        string? remote = null;
+        var remotes = Git(options, "remote")?.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+        var name = remotes.Contains("origin") ? "origin" : remotes.FirstOrDefault();
+        if (name is not null)
+        {
+            remote = StripCredentials(Git(options, "remote", "get-url", name));
+        }
+
+        return new SourceRevision(head, dirty, commitTime, remote, RevisionOrigin.Git);
+    }
+
+    private static string? Git(SourceRevisionOptions options, params string[] arguments)
+    {
+        var info = new ProcessStartInfo(options.GitExecutable)
+        {
+            WorkingDirectory = options.Directory,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        // A repository owned by another user (a CI checkout, a mounted volume) is still the source of this build.
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("safe.directory=*");
+        foreach (var a in arguments)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        info.Environment["GIT_TERMINAL_PROMPT"] = "0";
+        info.Environment["LC_ALL"] = "C";
+        try
+        {
+            using var process = Process.Start(info);
+            if (process is null)
+            {
+                return null;
+            }
+
+            process.StandardInput.Close();
+            var errorTask = process.StandardError.ReadToEndAsync();
+            var output = process.StandardOutput.ReadToEnd();
+            process.WaitForExit();
+            _ = errorTask.Result;
+            return process.ExitCode == 0 ? output.Trim() : null;
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null; // git is not installed: treated like "no repository"
+        }
+    }
+}
