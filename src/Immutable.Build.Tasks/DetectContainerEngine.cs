@@ -1,0 +1,50 @@
+using Microsoft.Build.Framework;
+using MSTask = Microsoft.Build.Utilities.Task;
+
+namespace Immutable.Build.Tasks;
+
+/// <summary>
+/// Chooses the image engine: <c>immutable</c> (reproducible, layered) or <c>sdk</c> (the SDK's
+/// PublishContainer). <c>auto</c> picks sdk when the command line asked for the PublishContainer target,
+/// because MSBuild tells a target nothing about which targets were requested.
+/// </summary>
+public sealed class DetectContainerEngine : MSTask
+{
+    public string? Requested { get; set; }
+
+    [Output] public string Engine { get; private set; } = "immutable";
+
+    /// <inheritdoc />
+    public override bool Execute()
+    {
+        switch ((Requested ?? "auto").Trim().ToLowerInvariant())
+        {
+            case "immutable":
+                Engine = "immutable";
+                return true;
+            case "sdk":
+                Engine = "sdk";
+                return true;
+            case "" or "auto":
+                Engine = Environment.GetCommandLineArgs().Any(RequestsPublishContainer) ? "sdk" : "immutable";
+                Log.LogMessage(MessageImportance.Low, $"Immutable.Build engine: {Engine}");
+                return true;
+            default:
+                Log.LogError("Immutable.Build", "IMB1005", null, null, 0, 0, 0, 0, $"ImmutableEngine '{Requested}' is not known; use auto (the default), immutable or sdk.");
+                return false;
+        }
+    }
+
+    private static bool RequestsPublishContainer(string argument)
+    {
+        var a = argument.TrimStart('-', '/');
+        var colon = a.IndexOf(':', StringComparison.Ordinal);
+        if (colon < 0)
+        {
+            return false;
+        }
+
+        var name = a[..colon].ToLowerInvariant();
+        return name is "t" or "target" && a[(colon + 1)..].Split(';', ',').Any(t => t.Trim().Equals("PublishContainer", StringComparison.OrdinalIgnoreCase));
+    }
+}
