@@ -29,8 +29,8 @@ public class DockerEngineFixture : InfraFixture
     /// <inheritdoc />
     protected override async Task StartAsync()
     {
-        var before = ParseEnv(await RunScriptAsync("dockerd.sh", "env", _instance));
-        WasRunning = before.TryGetValue("DOCKER_HOST", out var host) && File.Exists(host["unix://".Length..]) && await PingAsync(host);
+        var socket = Path.Combine(TestEnvironment.InfraDir, $"docker-{_instance}", "docker.sock");
+        WasRunning = File.Exists(socket) && await PingAsync("unix://" + socket);
         await RunScriptAsync("dockerd.sh", "start", _instance);
         DockerHost = ParseEnv(await RunScriptAsync("dockerd.sh", "env", _instance))["DOCKER_HOST"];
     }

@@ -129,7 +129,6 @@ build_busybox() {
 build_dotnet() {
   local key=$1 ver=$2 t root mirror
   [ -d "$DOTNET_DIR/shared/Microsoft.AspNetCore.App/$ver" ] || die "Microsoft.AspNetCore.App $ver is missing under $DOTNET_DIR (needed for the aspnet base)"
-  [ "$(id -u)" -eq 0 ] || die "building the debian+dotnet base needs root (debootstrap, chroot); run once as root to fill $BASES"
   mirror=$(debian_mirror)
   new_tmp "$key"; t=$T
   root=$t/rootfs
@@ -187,6 +186,9 @@ ensure() {
     # Under the lock nobody else is building: any scratch dir is from an interrupted run.
     for stale in "$BASES"/.tmp-*; do [ -e "$stale" ] && { safe_rm_rf "$stale" || true; }; done
     [ -e "$BASES/$key" ] && { safe_rm_rf "$BASES/$key" || die "cannot replace incomplete $BASES/$key"; }
+    # debootstrap and chroot need root, and layer entries record file owners, so a build
+    # without root would yield different images. Pushing from the cache works for anyone.
+    [ "$(id -u)" -eq 0 ] || die "building the $kind base needs root; run $0 once as root to fill $BASES"
     info "building $kind base (about $estimate, cached afterwards in $BASES/$key)"
     case "$kind" in
       busybox) require_pkgs umoci busybox-static; build_busybox "$key" ;;
@@ -245,5 +247,5 @@ printf '%s\n' "${PUSHED[@]}"
     echo "IMMUTABLE_TEST_BASE_$var=$REG/$repo:$tag"
     echo "IMMUTABLE_TEST_BASE_${var}_DIGEST=$digest"
   done
-} >"$RUN_DIR/bases.env.tmp"
-mv -f "$RUN_DIR/bases.env.tmp" "$RUN_DIR/bases.env"
+} >"$RUN_DIR/bases.env.$$"
+mv -f "$RUN_DIR/bases.env.$$" "$RUN_DIR/bases.env"

@@ -115,7 +115,7 @@ pid_alive() {
 # process after a reboot or crash.
 pid_cmdline_has() {
   local cmd
-  cmd=$(tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null) || return 1
+  cmd=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") || return 1
   [[ $cmd == *"$2"* ]]
 }
 

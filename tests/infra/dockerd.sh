@@ -77,32 +77,54 @@ remove_containers() {
 }
 
 # stop_recorded <pidfile> <text> <what>: like stop_pidfile, for pidfiles written by the engine's
-# own processes (containerd, shims, container init), which we must not delete.
+# own processes, which we must not delete.
 stop_recorded() {
   local pid
   pid=$(cat "$1" 2>/dev/null || true)
   if [ -n "$pid" ] && pid_alive "$pid" && pid_cmdline_has "$pid" "$2"; then stop_pid "$pid" "$3"; fi
 }
 
-stop_engine() {
-  local rc=0 f
-  if pidfile_alive "$PIDFILE" "$SOCK" && pings; then remove_containers; fi
-  # dockerd stops its containerd on TERM; shutdown takes a few seconds with containers gone.
-  stop_pidfile "$PIDFILE" "$SOCK" "dockerd '$NAME'" || rc=1
-  # Only after a hard kill do its children survive; each of them recorded its own PID.
+# shim_pids <container-id>: shims write no pidfile; the container id together with this engine's
+# containerd address identifies them exactly.
+shim_pids() {
+  local f cmd pid
+  for f in /proc/[0-9]*/cmdline; do
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$f") || continue
+    [[ $cmd == *containerd-shim*" -id $1 "*"-address $EXEC_ROOT/containerd/containerd.sock"* ]] || continue
+    pid=${f#/proc/}
+    echo "${pid%/cmdline}"
+  done
+}
+
+# Cleans up after an engine that died hard (KILL, OOM): containerd, shims and containers then
+# outlive it. Each task bundle names its container's first process (init.pid) and shim socket.
+reap_orphans() {
+  local rc=0 bundle cid ipid spid addr
   stop_recorded "$EXEC_ROOT/containerd/containerd.pid" "$EXEC_ROOT" "containerd of '$NAME'" || rc=1
-  if [ -d "$EXEC_ROOT/containerd" ]; then
-    while read -r f; do
-      local dir=${f%/shim.pid} cid=${f%/shim.pid}; cid=${cid##*/}
-      # The container's first process carries its id in its cgroup path, not in its command line.
-      local ipid
-      ipid=$(cat "$dir/init.pid" 2>/dev/null || true)
-      if [ -n "$ipid" ] && pid_alive "$ipid" && grep -q "$cid" "/proc/$ipid/cgroup" 2>/dev/null; then
-        stop_pid "$ipid" "container $cid of '$NAME'" || rc=1
-      fi
-      stop_recorded "$f" "$EXEC_ROOT" "containerd-shim of '$NAME'" || rc=1
-    done < <(find "$EXEC_ROOT/containerd" -name shim.pid 2>/dev/null)
-  fi
+  for bundle in "$EXEC_ROOT"/containerd/daemon/io.containerd.runtime.v2.task/*/*/; do
+    [ -d "$bundle" ] || continue
+    bundle=${bundle%/}
+    cid=${bundle##*/}
+    ipid=$(cat "$bundle/init.pid" 2>/dev/null || true)
+    # A container's PID 1 ignores TERM unless it installed a handler, and no engine is left to
+    # escalate, so KILL it; its cgroup path carries the container id, proving the PID is still it.
+    if [ -n "$ipid" ] && pid_alive "$ipid" && grep -q "$cid" "/proc/$ipid/cgroup" 2>/dev/null; then
+      info "killing orphaned container ${cid:0:12} of '$NAME' (pid $ipid)"
+      kill -KILL "$ipid" 2>/dev/null || true
+    fi
+    for spid in $(shim_pids "$cid"); do stop_pid "$spid" "containerd-shim of '$NAME'" || rc=1; done
+    addr=$(cat "$bundle/address" 2>/dev/null || true)
+    if [[ $addr == unix:///run/containerd/s/* ]] && [ -z "$(shim_pids "$cid")" ]; then rm -f "${addr#unix://}"; fi
+  done
+  return $rc
+}
+
+stop_engine() {
+  local rc=0
+  if pidfile_alive "$PIDFILE" "$SOCK" && pings; then remove_containers; fi
+  # On TERM dockerd stops its containerd; with the containers gone that takes about a second.
+  stop_pidfile "$PIDFILE" "$SOCK" "dockerd '$NAME'" || rc=1
+  reap_orphans || rc=1
   umount_under "$EXEC_ROOT" "$D" || rc=1
   # The exec root is runtime state only; removing it keeps /tmp clean between runs.
   if [ $rc -eq 0 ]; then safe_rm_rf "$EXEC_ROOT" || rc=1; fi
