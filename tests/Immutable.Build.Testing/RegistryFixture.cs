@@ -80,7 +80,6 @@ public sealed class BaseImagesFixture : InfraFixture
     {
         await _registry.InitializeAsync();
         _registry.Require();
-        WasRunning = true;
         await RunScriptAsync("base-images.sh", "all");
         var env = ParseEnv(await File.ReadAllTextAsync(Path.Combine(TestEnvironment.InfraDir, "run", "bases.env")));
         Busybox = env["IMMUTABLE_TEST_BASE_BUSYBOX"];
@@ -88,10 +87,6 @@ public sealed class BaseImagesFixture : InfraFixture
         AspNet = env["IMMUTABLE_TEST_BASE_ASPNET"];
     }
 
-    /// <summary>Stops the registry when this fixture started it.</summary>
-    public new async ValueTask DisposeAsync()
-    {
-        await _registry.DisposeAsync();
-        await base.DisposeAsync();
-    }
+    /// <summary>Stops the registry when this fixture started it; the pushed bases stay cached.</summary>
+    protected override async Task StopAsync() => await _registry.DisposeAsync();
 }
