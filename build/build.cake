@@ -175,15 +175,49 @@ Task("demo")
     .Does(() =>
 {
     var sample = $"{root}/samples/HelloImmutable";
-    Information("== publishing samples/HelloImmutable through the freshly packed Immutable.Build " + version);
-    MustRun("dotnet", $"publish \"{sample}\" -c Release -nologo -p:ImmutableShowRelease=true");
+    var release = $"{sample}/bin/Release/net10.0/immutable/release.json";
+    // scratch: an app-only image, so the demo needs no registry and no base image download.
+    var publish = $"publish \"{sample}\" -c Release -nologo -v:m -p:ContainerBaseImage=scratch";
+
+    Information($"== 1. dotnet publish samples/HelloImmutable through Immutable.Build {version} (no registry: the image is an OCI layout on disk)");
+    MustRun("dotnet", publish);
+    ShowRelease(release);
+
+    Information("== 2. publish again with nothing changed: same digest, the tag is adopted, no layer rewritten");
+    MustRun("dotnet", publish);
+    ShowRelease(release);
 });
+
+void ShowRelease(string path)
+{
+    using var doc = System.Text.Json.JsonDocument.Parse(System.IO.File.ReadAllText(path));
+    var r = doc.RootElement;
+    var image = r.GetProperty("image");
+    Information($"   release   {r.GetProperty("releaseId").GetString()}  (app {r.GetProperty("app").GetString()}, commit {r.GetProperty("source").GetProperty("shortCommit").GetString()}{(r.GetProperty("source").GetProperty("dirty").GetBoolean() ? ", dirty tree" : "")})");
+    Information($"   digest    {image.GetProperty("digest").GetString()}");
+    Information($"   reference {image.GetProperty("reference").GetString()}");
+    Information($"   tags      {string.Join(", ", image.GetProperty("tags").EnumerateArray().Select(t => t.GetString()))}");
+    foreach (var layer in image.GetProperty("layers").EnumerateArray())
+    {
+        Information($"   layer     {layer.GetProperty("name").GetString(),-20} {layer.GetProperty("size").GetInt64(),10:N0} bytes  {layer.GetProperty("digest").GetString()}");
+    }
+    Information($"   manifest  {path}");
+}
 
 Task("bench")
     .IsDependentOn("pack")
     .Does(() =>
 {
-    MustRun("dotnet", $"run --project \"{root}/tests/Immutable.Build.Benchmarks\" -c Release -- \"{root}\"");
+    MustRun("bash", $"\"{infra}/install.sh\"");
+    var env = new Dictionary<string, string> { ["IMMUTABLE_REPO_ROOT"] = root, ["IMMUTABLE_PACKAGES_DIR"] = packagesDir, ["IMMUTABLE_PACKAGE_VERSION"] = version, ["IMMUTABLE_TEST_RUN_DIR"] = $"{artifacts}/bench-run" };
+    try
+    {
+        MustRun("dotnet", $"run --project \"{root}/tests/Immutable.Build.Benchmarks\" -c Release", env: env);
+    }
+    finally
+    {
+        Run("bash", $"\"{infra}/stop-all.sh\"");
+    }
 });
 
 RunTarget(target);

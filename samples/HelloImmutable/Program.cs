@@ -1,5 +1,8 @@
 using System.Globalization;
+using System.Diagnostics;
 using HelloImmutable;
+using HelloImmutable.Telemetry;
+using Humanizer;
 
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, SampleJsonContext.Default));
@@ -23,7 +26,7 @@ app.Use(async (context, next) =>
 
 app.MapGet("/", () => errorRate > 0 && Random.Shared.NextDouble() < errorRate
     ? Results.Text("injected failure\n", statusCode: 500)
-    : Results.Text($"{Greeting.Text} (release {release.ReleaseId})\n"));
+    : Results.Text($"{Greeting.Text} (release {release.ReleaseId}, up {(DateTime.Now - Process.GetCurrentProcess().StartTime).Humanize()})\n"));
 app.MapGet("/healthz", () => failHealth ? Results.Text("unhealthy\n", statusCode: 503) : Results.Text("ok\n"));
 app.MapGet("/version", () => Results.Json(release, SampleJsonContext.Default.ReleaseInfo));
 app.MapGet("/metrics", () => Results.Text(metrics.Render(release), "text/plain; version=0.0.4; charset=utf-8"));

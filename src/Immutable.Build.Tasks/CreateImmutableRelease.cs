@@ -117,5 +117,12 @@ public sealed class CreateImmutableRelease : MSTask, ICancelableTask
             Log.LogError("Immutable.Build", "IMB0002", null, null, 0, 0, 0, 0, "The release was cancelled; nothing was tagged. Publish again to finish it.");
             return false;
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or HttpRequestException or InvalidOperationException or ArgumentException or NotSupportedException)
+        {
+            // An unforeseen failure still gets a code and one line; the detail goes to the diagnostic log.
+            Log.LogError("Immutable.Build", "IMB0003", null, null, 0, 0, 0, 0, $"The release failed unexpectedly: {e.GetType().Name}: {e.Message} Nothing was tagged. Rerun with -v:diag for the details, and report it if it persists.");
+            Log.LogMessage(MessageImportance.Low, e.ToString());
+            return false;
+        }
     }
 }

@@ -8,6 +8,54 @@ public sealed class RegistryFixture : InfraFixture
     /// <summary>host:port of the registry.</summary>
     public string Address { get; private set; } = "";
 
+    /// <summary>The registry's storage folder: what it really holds, independent of its API.</summary>
+    public static string StorageDir => Path.Combine(TestEnvironment.InfraDir, "registry", "storage");
+
+    /// <summary>Every blob the registry stores (layers, configs and manifests), read from its storage.</summary>
+    public static HashSet<string> StoredBlobs()
+    {
+        var root = Path.Combine(StorageDir, "docker", "registry", "v2", "blobs", "sha256");
+        return Directory.Exists(root)
+            ? Directory.EnumerateDirectories(root).SelectMany(Directory.EnumerateDirectories).Where(d => File.Exists(Path.Combine(d, "data"))).Select(d => "sha256:" + Path.GetFileName(d)).ToHashSet()
+            : [];
+    }
+
+    /// <summary>The digest a tag points at, from the registry's HTTP API; null when the tag is absent.</summary>
+    public async Task<string?> TagDigestAsync(string repository, string tag)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Head, new Uri($"http://{Address}/v2/{repository}/manifests/{tag}"));
+        request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
+        using var response = await Http.SendAsync(request);
+        return response.IsSuccessStatusCode ? response.Headers.GetValues("Docker-Content-Digest").Single() : null;
+    }
+
+    /// <summary>The manifest JSON of a tag or digest.</summary>
+    public async Task<System.Text.Json.JsonDocument> ManifestAsync(string repository, string reference)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri($"http://{Address}/v2/{repository}/manifests/{reference}"));
+        request.Headers.Accept.ParseAdd("application/vnd.oci.image.manifest.v1+json");
+        request.Headers.Accept.ParseAdd("application/vnd.docker.distribution.manifest.v2+json");
+        using var response = await Http.SendAsync(request);
+        response.EnsureSuccessStatusCode();
+        return System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+    }
+
+    /// <summary>The tags of a repository.</summary>
+    public async Task<IReadOnlyList<string>> TagsAsync(string repository)
+    {
+        using var response = await Http.GetAsync(new Uri($"http://{Address}/v2/{repository}/tags/list"));
+        if (!response.IsSuccessStatusCode)
+        {
+            return [];
+        }
+
+        using var doc = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.TryGetProperty("tags", out var tags) && tags.ValueKind == System.Text.Json.JsonValueKind.Array
+            ? tags.EnumerateArray().Select(t => t.GetString()!).OrderBy(t => t, StringComparer.Ordinal).ToList()
+            : [];
+    }
+
     /// <inheritdoc />
     protected override string Name => "the OCI registry";
 

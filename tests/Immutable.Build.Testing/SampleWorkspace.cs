@@ -26,7 +26,11 @@ public sealed class SampleWorkspace
     {
         var root = TestEnvironment.NewWorkDir(sample.ToLowerInvariant());
         var projectDir = Path.Combine(root, sample);
-        CopyDirectory(Path.Combine(TestEnvironment.RepoRoot, "samples", sample), projectDir);
+        // the sample and the projects it references (HelloImmutable.Telemetry, ...)
+        foreach (var dir in Directory.EnumerateDirectories(Path.Combine(TestEnvironment.RepoRoot, "samples"), sample + "*"))
+        {
+            CopyDirectory(dir, Path.Combine(root, Path.GetFileName(dir)));
+        }
 
         // The workspace stands alone: nothing inherited from the repository that holds the run folder.
         await File.WriteAllTextAsync(Path.Combine(root, "Directory.Build.props"), "<Project />\n");
@@ -73,6 +77,51 @@ public sealed class SampleWorkspace
     public Task<ProcessResult> PublishAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null) =>
         ProcessRunner.RunAsync("dotnet", ["publish", ProjectDir, "-c", "Release", "-nologo", .. arguments], Root, environment, timeout ?? TimeSpan.FromMinutes(5));
 
+    /// <summary>
+    /// Publishes and returns the process result plus the requested properties and items, read from a
+    /// result file so that the build's own messages stay on the console output.
+    /// </summary>
+    public async Task<PublishOutcome> PublishWithResultsAsync(IEnumerable<string> arguments, IEnumerable<string> properties, IReadOnlyDictionary<string, string?>? environment = null)
+    {
+        var resultFile = Path.Combine(Root, $"publish-result-{Guid.NewGuid().ToString("N")[..8]}.json");
+        var names = properties.ToList();
+        var result = await PublishAsync([.. arguments, .. names.Select(n => n.StartsWith('@') ? $"-getItem:{n[1..]}" : $"-getProperty:{n}"), $"-getResultOutputFile:{resultFile}", "-v:n"], environment);
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        var items = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        if (File.Exists(resultFile))
+        {
+            var text = await File.ReadAllTextAsync(resultFile);
+            File.Delete(resultFile);
+            if (names.Count == 1 && !text.TrimStart().StartsWith('{'))
+            {
+                return new PublishOutcome(result, new Dictionary<string, string> { [names[0]] = text.Trim() }, items);
+            }
+
+            using var doc = System.Text.Json.JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && doc.RootElement.TryGetProperty("Properties", out var props))
+            {
+                foreach (var p in props.EnumerateObject())
+                {
+                    values[p.Name] = p.Value.GetString() ?? "";
+                }
+            }
+            else if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.String && names.Count == 1)
+            {
+                values[names[0]] = doc.RootElement.GetString() ?? "";
+            }
+
+            if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && doc.RootElement.TryGetProperty("Items", out var its))
+            {
+                foreach (var group in its.EnumerateObject())
+                {
+                    items[group.Name] = group.Value.EnumerateArray().Select(i => i.GetProperty("Identity").GetString()!).ToList();
+                }
+            }
+        }
+
+        return new PublishOutcome(result, values, items);
+    }
+
     private static void CopyDirectory(string from, string to)
     {
         Directory.CreateDirectory(to);
@@ -92,4 +141,11 @@ public sealed class SampleWorkspace
             CopyDirectory(dir, Path.Combine(to, name));
         }
     }
+}
+
+/// <summary>A publish's process result and the properties and items it reported.</summary>
+public sealed record PublishOutcome(ProcessResult Process, IReadOnlyDictionary<string, string> Properties, IReadOnlyDictionary<string, List<string>> Items)
+{
+    /// <summary>A reported property, or a failure naming the build output.</summary>
+    public string this[string name] => Properties.TryGetValue(name, out var v) ? v : throw new KeyNotFoundException($"{name} was not reported. Output:\n{Process.Output}");
 }

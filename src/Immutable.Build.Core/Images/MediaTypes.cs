@@ -30,6 +30,35 @@ public static class MediaTypes
     /// <summary>Docker gzip layer.</summary>
     public const string DockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
+    /// <summary>OCI zstd layer (no Docker v2 equivalent).</summary>
+    public const string OciLayerZstd = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+    /// <summary>Docker uncompressed layer.</summary>
+    public const string DockerLayer = "application/vnd.docker.image.rootfs.diff.tar";
+
+    /// <summary>
+    /// The Docker v2 media type of a layer; the bytes stay the same. Null when Docker v2 has no
+    /// equivalent (zstd, foreign or unknown layers).
+    /// </summary>
+    public static string? ToDockerLayer(string mediaType) => mediaType switch
+    {
+        OciLayerGzip or DockerLayerGzip => DockerLayerGzip,
+        OciLayer or DockerLayer => DockerLayer,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The OCI media type of a layer; the bytes stay the same. OCI layer types (zstd included) are
+    /// kept; null for types OCI has no equivalent for.
+    /// </summary>
+    public static string? ToOciLayer(string mediaType) => mediaType switch
+    {
+        DockerLayerGzip => OciLayerGzip,
+        DockerLayer => OciLayer,
+        _ when mediaType.StartsWith("application/vnd.oci.image.layer.", StringComparison.Ordinal) => mediaType,
+        _ => null,
+    };
+
     /// <summary>True for an index or manifest list.</summary>
     public static bool IsIndex(string? mediaType) => mediaType is OciIndex or DockerManifestList;
 

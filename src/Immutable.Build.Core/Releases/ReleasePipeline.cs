@@ -1,18 +1,348 @@
+using System.Globalization;
+using System.Text.Json;
+using Immutable.Build.Images;
+using Immutable.Build.Registry;
 using Immutable.Build.Versioning;
 
 namespace Immutable.Build.Releases;
 
-/// <summary>The release of one publish: revision, image, tags, registry, manifest.</summary>
+/// <summary>
+/// The release of one publish with Immutable.Build's engine: source revision, layered reproducible
+/// image, tags, output (registry push under the tag guard, or an OCI layout on disk), release.json.
+/// Every adapter calls this; none of them holds release logic.
+/// </summary>
 public static class ReleasePipeline
 {
-    /// <summary>Runs the release.</summary>
-    public static Task<ReleaseResult> RunAsync(ReleaseRequest request, ReleaseLog log, CancellationToken cancellationToken)
+    private static readonly (LayerKind Kind, string Name)[] LayerOrder =
+    [
+        (LayerKind.Packages, "packages"),
+        (LayerKind.ProjectReferences, "project-references"),
+        (LayerKind.App, "app"),
+    ];
+
+    /// <summary>Runs the release; throws <see cref="ImmutableBuildException"/> with the IMB code on any user-fixable failure.</summary>
+    public static async Task<ReleaseResult> RunAsync(ReleaseRequest request, ReleaseLog log, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(log);
-        cancellationToken.ThrowIfCancellationRequested();
+        var getEnv = EnvironmentReader(request);
+        var manifestPath = Path.Combine(request.OutputDirectory, "release.json");
+
+        // A failed release must not leave the previous one looking current.
+        if (File.Exists(manifestPath))
+        {
+            File.Delete(manifestPath);
+        }
+
         var revision = SourceRevisionReader.Read(new SourceRevisionOptions(request.ProjectDirectory, request.SourceRevision, request.EnvironmentVariables));
-        log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")})");
-        throw new ImmutableBuildException("IMB0001", "Image assembly is not wired into this build yet.");
+        var policy = ReleaseTags.ParsePolicy(request.TagPolicy);
+        ReleaseTags.Validate(request.UserTags, "ContainerImageTags");
+        ReleaseTags.Validate(request.MovingTags, "ImmutableMovingTag");
+        var format = ParseFormat(request.ImageFormat);
+        var created = revision.CommitTime;
+        log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")}), image time {ImageAssembler.FormatTime(created)}");
+
+        var layers = await BuildLayersAsync(request, created, log, cancellationToken);
+
+        using var baseClient = BaseRegistryClient(request, getEnv, log);
+        var baseSource = BaseSource(request, baseClient);
+        var baseImage = await baseSource.ResolveAsync(cancellationToken);
+        log.Detail($"base image {baseSource.Name}{(baseImage.ManifestDigest is { } bd ? " @ " + bd : "")}, {baseImage.Layers.Count} layers, {baseImage.Platform.Os}/{baseImage.Platform.Architecture}");
+
+        var image = ImageAssembler.Assemble(baseImage, layers, Settings(request, revision, baseImage, format, created));
+        var tags = request.UserTags.Count > 0 ? request.UserTags.Distinct(StringComparer.Ordinal).ToList() : [ReleaseTags.Primary(revision, policy, request.Version, image.Digest)];
+        var movingTags = request.MovingTags.Distinct(StringComparer.Ordinal).Where(t => !tags.Contains(t, StringComparer.Ordinal)).ToList();
+        var releaseId = tags[0];
+        if (revision.IsDirty)
+        {
+            log.Warning("IMB1101", $"The work tree has uncommitted changes, so the release is tagged '{releaseId}', a name for this content only. Commit, then publish, to get a release named by its commit.");
+        }
+
+        var outputs = new Dictionary<string, string>(StringComparer.Ordinal);
+        string reference;
+        if (request.Registry is { } registry)
+        {
+            reference = await PushAsync(request, registry, image, tags, movingTags, getEnv, log, cancellationToken);
+        }
+        else
+        {
+            var layout = Path.Combine(request.OutputDirectory, "image");
+            await WriteLayoutAsync(layout, image, tags, movingTags, request.AllowTagOverwrite, log, cancellationToken);
+            outputs["ociLayout"] = "image";
+            reference = $"{request.Repository}@{image.Digest}";
+        }
+
+        if (request.ArchiveOutputPath is { } archive)
+        {
+            var archivePath = Path.GetFullPath(archive, request.ProjectDirectory);
+            if (Directory.Exists(archivePath) || archive.EndsWith('/') || archive.EndsWith('\\'))
+            {
+                archivePath = Path.Combine(archivePath, $"{request.AppName}.tar");
+            }
+
+            var repoName = request.Registry is null ? request.Repository : $"{request.Registry}/{request.Repository}";
+            var written = await new DockerArchiveWriter(new BlobCache(BlobCache.DefaultDirectory)).WriteAsync(image.Content, archivePath, tags.Select(t => $"{repoName}:{t}").ToList(), cancellationToken);
+            outputs["dockerArchive"] = Path.GetRelativePath(request.OutputDirectory, archivePath).Replace('\\', '/');
+            log.Info($"docker archive: {archivePath} ({written.Length.ToString("N0", CultureInfo.InvariantCulture)} bytes, for `docker load`)");
+        }
+
+        var releaseImage = new ReleaseImage
+        {
+            Registry = request.Registry,
+            Repository = request.Repository,
+            Digest = image.Digest.Value,
+            Reference = reference,
+            MediaType = image.Content.ManifestMediaType,
+            Tags = tags,
+            MovingTags = movingTags,
+            Reproducible = true,
+            Engine = "immutable",
+            ConfigDigest = image.ConfigDigest.Value,
+            Layers = image.Layers.Select(l => new ReleaseLayer(l.Name, l.Descriptor.Digest, l.Descriptor.Size, l.Descriptor.MediaType)).ToList(),
+            Base = baseImage.ManifestDigest is null && baseImage.Layers.Count == 0 ? null : new ReleaseBaseImage(baseSource.Name, baseImage.ManifestDigest?.Value),
+            Outputs = outputs,
+        };
+        var manifest = ReleaseManifestBuilder.Build(request, releaseId, revision, releaseImage);
+        ReleaseManifestFile.Write(manifestPath, manifest);
+
+        log.Info($"release {releaseId}: {reference}");
+        foreach (var layer in image.Layers.Where(l => !l.IsBase))
+        {
+            log.Info($"  layer {layer.Name,-18} {layer.Descriptor.Size.ToString("N0", CultureInfo.InvariantCulture),12} bytes  {layer.Descriptor.Digest}");
+        }
+
+        log.Info($"  release manifest {manifestPath}");
+        return new ReleaseResult(releaseId, image.Digest.Value, reference, manifestPath, tags, manifest);
+    }
+
+    /// <summary>The environment the release sees: the request's, else the process's.</summary>
+    internal static Func<string, string?> EnvironmentReader(ReleaseRequest request) =>
+        request.EnvironmentVariables is { } env ? name => env.GetValueOrDefault(name) : Environment.GetEnvironmentVariable;
+
+    private static ManifestFormat ParseFormat(string? value) => (value ?? "").Trim().ToLowerInvariant() switch
+    {
+        "" or "oci" => ManifestFormat.Oci,
+        "docker" => ManifestFormat.Docker,
+        _ => throw new ImmutableBuildException("IMB1006", $"ContainerImageFormat '{value}' is not known; use OCI (the default) or Docker."),
+    };
+
+    private static async Task<List<BuiltLayer>> BuildLayersAsync(ReleaseRequest request, DateTimeOffset created, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        var publishDir = Path.GetFullPath(request.PublishDirectory);
+        if (!Directory.Exists(publishDir))
+        {
+            throw new ImmutableBuildException("IMB1007", $"The publish folder {publishDir} does not exist; the release runs after `dotnet publish` has written it.");
+        }
+
+        var kinds = request.PublishFiles.ToDictionary(f => f.RelativePath, f => f.Kind, StringComparer.Ordinal);
+        var workingDirectory = request.WorkingDirectory.Trim('/');
+        var files = new Dictionary<LayerKind, List<LayerFile>>();
+        foreach (var path in Directory.EnumerateFiles(publishDir, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }))
+        {
+            var relative = Path.GetRelativePath(publishDir, path).Replace('\\', '/');
+            var kind = kinds.TryGetValue(relative, out var k) ? k : LayerKind.App;
+            (files.TryGetValue(kind, out var list) ? list : files[kind] = []).Add(new LayerFile(path, $"{workingDirectory}/{relative}"));
+        }
+
+        var builder = new LayerBuilder(request.LayerCacheDirectory);
+        var layers = new List<BuiltLayer>();
+        foreach (var (kind, name) in LayerOrder)
+        {
+            if (!files.TryGetValue(kind, out var list) || list.Count == 0)
+            {
+                continue;
+            }
+
+            var layer = await builder.BuildAsync(new LayerSpec(name, list, created), cancellationToken);
+            layers.Add(layer);
+            log.Detail($"layer {name}: {layer.FileCount} files, {layer.Size} bytes, {(layer.Reused ? "unchanged, reused from the layer cache" : "written")}");
+        }
+
+        builder.Prune(layers);
+        return layers;
+    }
+
+    private static RegistryClient? BaseRegistryClient(ReleaseRequest request, Func<string, string?> getEnv, ReleaseLog log)
+    {
+        if (IsScratch(request.BaseImage) || request.BaseImageLayout is not null)
+        {
+            return null;
+        }
+
+        var reference = ImageReference.Parse(request.BaseImage);
+        return new RegistryClient(reference.Registry ?? ImageReference.DockerHub, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });
+    }
+
+    private static IBaseImageSource BaseSource(ReleaseRequest request, RegistryClient? client)
+    {
+        if (request.BaseImageLayout is { } layout)
+        {
+            var reference = IsScratch(request.BaseImage) ? null : ImageReference.Parse(request.BaseImage);
+            return new OciLayoutBase(Path.GetFullPath(layout, request.ProjectDirectory), reference?.Tag, request.RuntimeIdentifier);
+        }
+
+        if (client is null)
+        {
+            return new ScratchBase(request.RuntimeIdentifier);
+        }
+
+        return new RegistryBase(new RegistryManifestFetcher(client), ImageReference.Parse(request.BaseImage), request.RuntimeIdentifier);
+    }
+
+    private static bool IsScratch(string baseImage) => baseImage.Trim() is "scratch" or "docker.io/library/scratch";
+
+    private static ImageSettings Settings(ReleaseRequest request, SourceRevision revision, BaseImage baseImage, ManifestFormat format, DateTimeOffset created)
+    {
+        var time = ImageAssembler.FormatTime(created);
+        var labels = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in request.Labels)
+        {
+            labels[key] = value;
+        }
+
+        // The SDK stamps the wall clock into these; a reproducible image carries the commit time.
+        foreach (var key in new[] { "org.opencontainers.image.created", "org.opencontainers.artifact.created" })
+        {
+            if (labels.ContainsKey(key))
+            {
+                labels[key] = time;
+            }
+        }
+
+        labels["org.opencontainers.image.revision"] = revision.Commit;
+        if (revision.RepositoryUrl is { } url)
+        {
+            labels["org.opencontainers.image.source"] = url.EndsWith(".git", StringComparison.Ordinal) ? url[..^4] : url;
+        }
+
+        if (!string.IsNullOrWhiteSpace(request.Version))
+        {
+            labels["org.opencontainers.image.version"] = request.Version;
+        }
+
+        // As the SDK does: without a user, run as the base image's non-root APP_UID when it names one.
+        var user = request.User;
+        if (string.IsNullOrWhiteSpace(user))
+        {
+            user = baseImage.Config.Config?.Env?.Select(e => e.Split('=', 2)).FirstOrDefault(p => p.Length == 2 && p[0] == "APP_UID")?[1];
+        }
+
+        var working = request.WorkingDirectory.EndsWith('/') ? request.WorkingDirectory : request.WorkingDirectory + "/";
+        return new ImageSettings
+        {
+            Created = created,
+            Format = format,
+            Entrypoint = request.Entrypoint.Count > 0 ? request.Entrypoint : null,
+            Cmd = request.Cmd.Count > 0 ? request.Cmd : null,
+            WorkingDirectory = working,
+            User = string.IsNullOrWhiteSpace(user) ? null : user,
+            Environment = request.Environment,
+            ExposedPorts = request.Ports,
+            Labels = labels,
+        };
+    }
+
+    private static async Task<string> PushAsync(ReleaseRequest request, string registry, AssembledImage image, List<string> tags, List<string> movingTags, Func<string, string?> getEnv, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        using var client = new RegistryClient(registry, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });
+        var push = await ImagePusher.PushAsync(client, request.Repository, image.Content, tags, request.AllowTagOverwrite, log.Detail, cancellationToken);
+        foreach (var tag in push.Tags)
+        {
+            switch (tag.Decision)
+            {
+                case TagDecision.Adopt:
+                    log.Info($"{client.Registry}/{request.Repository}:{tag.Tag} already points at {image.Digest}: adopted, nothing pushed");
+                    break;
+                case TagDecision.Overwrite:
+                    log.Warning("IMB2101", $"OVERWROTE tag {client.Registry}/{request.Repository}:{tag.Tag}: it pointed at {tag.ExistingDigest} and now points at {image.Digest}, because ImmutableAllowTagOverwrite=true. Anything that deployed the tag by name now gets other content.");
+                    break;
+                default:
+                    log.Info($"pushed {client.Registry}/{request.Repository}:{tag.Tag} -> {image.Digest}");
+                    break;
+            }
+        }
+
+        if (!push.NothingPushed)
+        {
+            log.Info($"  {push.BlobsUploaded.Count} blobs uploaded ({push.BytesUploaded.ToString("N0", CultureInfo.InvariantCulture)} bytes), {push.BlobsMounted.Count} mounted, {push.BlobsPresent.Count} already present");
+        }
+
+        if (movingTags.Count > 0)
+        {
+            // Moving tags are pointers by definition: they move without the guard, and are never deployed by name.
+            await ImagePusher.PushAsync(client, request.Repository, image.Content, movingTags, allowOverwrite: true, log.Detail, cancellationToken);
+            log.Info($"moved {string.Join(", ", movingTags)} -> {image.Digest}");
+        }
+
+        return push.Reference;
+    }
+
+    private static async Task WriteLayoutAsync(string layout, AssembledImage image, List<string> tags, List<string> movingTags, bool allowOverwrite, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        // The tag guard holds for the layout on disk as for a registry.
+        var existing = LayoutTags(layout);
+        var decisions = tags.Select(t => new TagGuardResult(t, TagGuard.Decide(image.Digest, existing.TryGetValue(t, out var d) ? d : null, allowOverwrite), existing.TryGetValue(t, out var e) ? e : null)).ToList();
+        var refused = decisions.Where(d => d.Decision == TagDecision.Refuse).ToList();
+        if (refused.Count > 0)
+        {
+            throw RegistryErrors.Refused("oci:" + layout, "", image.Digest, refused);
+        }
+
+        if (decisions.All(d => d.Decision == TagDecision.Adopt) && movingTags.All(t => existing.TryGetValue(t, out var m) && m == image.Digest))
+        {
+            foreach (var d in decisions)
+            {
+                log.Info($"oci:{layout}:{d.Tag} already points at {image.Digest}: adopted, nothing written");
+            }
+
+            return;
+        }
+
+        var result = await new OciLayoutWriter(layout, new BlobCache(BlobCache.DefaultDirectory)).WriteAsync(image.Content, [.. tags, .. movingTags], cancellationToken);
+        foreach (var d in decisions)
+        {
+            if (d.Decision == TagDecision.Overwrite)
+            {
+                log.Warning("IMB2101", $"OVERWROTE tag {d.Tag} in {layout}: it pointed at {d.ExistingDigest} and now points at {image.Digest}, because ImmutableAllowTagOverwrite=true.");
+            }
+            else
+            {
+                log.Info($"oci:{layout}:{d.Tag} -> {image.Digest}{(d.Decision == TagDecision.Adopt ? " (adopted)" : "")}");
+            }
+        }
+
+        log.Detail($"OCI layout: {result.BlobsWritten} blobs written, {result.BlobsPresent} already present");
+    }
+
+    private static Dictionary<string, Digest> LayoutTags(string layout)
+    {
+        var tags = new Dictionary<string, Digest>(StringComparer.Ordinal);
+        var index = Path.Combine(layout, "index.json");
+        if (!File.Exists(index))
+        {
+            return tags;
+        }
+
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
+            if (doc.RootElement.TryGetProperty("manifests", out var manifests))
+            {
+                foreach (var m in manifests.EnumerateArray())
+                {
+                    if (m.TryGetProperty("annotations", out var a) && a.TryGetProperty(OciLayoutBase.RefNameAnnotation, out var name) && name.GetString() is { } tag
+                        && m.TryGetProperty("digest", out var digest) && Digest.TryParse(digest.GetString(), out var parsed))
+                    {
+                        tags[tag] = parsed;
+                    }
+                }
+            }
+        }
+        catch (JsonException e)
+        {
+            throw new ImmutableBuildException("IMB3090", $"{index} is not a valid OCI layout index ({e.Message}). Delete the folder {layout}; the next publish writes it again.", e);
+        }
+
+        return tags;
     }
 }

@@ -1,13 +1,13 @@
 using System.Reflection;
 using System.Text.Json.Serialization;
 
-namespace HelloImmutable;
+namespace HelloImmutable.Telemetry;
 
 /// <summary>
 /// Which release this process is. Deploy targets set the IMMUTABLE_* variables; the commit also
 /// comes from assembly metadata, so a plain `dotnet run` still knows what it was built from.
 /// </summary>
-internal sealed record ReleaseInfo(
+public sealed record ReleaseInfo(
     [property: JsonPropertyName("releaseId")] string ReleaseId,
     [property: JsonPropertyName("commit")] string? Commit,
     [property: JsonPropertyName("imageDigest")] string? ImageDigest,
@@ -15,7 +15,7 @@ internal sealed record ReleaseInfo(
 {
     public static ReleaseInfo FromEnvironment()
     {
-        var assembly = typeof(ReleaseInfo).Assembly;
+        var assembly = Assembly.GetEntryAssembly() ?? typeof(ReleaseInfo).Assembly;
         var informational = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
         var metadata = assembly.GetCustomAttributes<AssemblyMetadataAttribute>().ToDictionary(a => a.Key, a => a.Value);
         var plus = informational.IndexOf('+', StringComparison.Ordinal);
@@ -30,4 +30,4 @@ internal sealed record ReleaseInfo(
 }
 
 [JsonSerializable(typeof(ReleaseInfo))]
-internal sealed partial class SampleJsonContext : JsonSerializerContext;
+public sealed partial class SampleJsonContext : JsonSerializerContext;

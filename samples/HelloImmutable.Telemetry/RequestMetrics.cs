@@ -2,10 +2,10 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 
-namespace HelloImmutable;
+namespace HelloImmutable.Telemetry;
 
 /// <summary>Request and error counters in the Prometheus text exposition format (version 0.0.4).</summary>
-internal sealed class RequestMetrics
+public sealed class RequestMetrics
 {
     private readonly ConcurrentDictionary<(string Path, int Status), long> _requests = new();
     private long _errors;

@@ -1,0 +1,187 @@
+using Immutable.Build.Images;
+
+namespace Immutable.Build.Registry;
+
+/// <summary>The outcome of a push: per-tag decisions and what moved.</summary>
+/// <param name="Registry">The registry, host[:port].</param>
+/// <param name="Repository">The repository pushed to.</param>
+/// <param name="Digest">The image's manifest digest.</param>
+/// <param name="Tags">The guard's decision per tag, in the order given.</param>
+/// <param name="BlobsUploaded">Blobs whose bytes were sent.</param>
+/// <param name="BlobsMounted">Blobs linked from another repository of the registry.</param>
+/// <param name="BlobsPresent">Blobs the repository already had.</param>
+/// <param name="BytesUploaded">Blob bytes sent.</param>
+/// <param name="ManifestWritten">True when at least one manifest PUT was made.</param>
+public sealed record ImagePushResult(
+    string Registry,
+    string Repository,
+    Digest Digest,
+    IReadOnlyList<TagGuardResult> Tags,
+    IReadOnlyList<Digest> BlobsUploaded,
+    IReadOnlyList<Digest> BlobsMounted,
+    IReadOnlyList<Digest> BlobsPresent,
+    long BytesUploaded,
+    bool ManifestWritten)
+{
+    /// <summary>True when the registry was not changed at all (every tag adopted).</summary>
+    public bool NothingPushed => !ManifestWritten && BlobsUploaded.Count == 0 && BlobsMounted.Count == 0;
+
+    /// <summary><c>registry/repository@sha256:...</c>, the reference to deploy.</summary>
+    public string Reference => $"{Registry}/{Repository}@{Digest}";
+}
+
+/// <summary>
+/// Pushes an image under the tag guard. All tags are judged before anything is written, so a
+/// refused tag leaves the registry untouched; a rerun of the same build writes nothing.
+/// </summary>
+public static class ImagePusher
+{
+    private const int ParallelBlobs = 3;
+
+    /// <summary>
+    /// Pushes <paramref name="image"/> to <paramref name="repository"/> under <paramref name="tags"/>
+    /// (by digest only when there are none). Throws IMB2016, writing nothing, when a tag points at
+    /// other content and <paramref name="allowOverwrite"/> is false.
+    /// </summary>
+    public static async Task<ImagePushResult> PushAsync(
+        RegistryClient client,
+        string repository,
+        ImageContent image,
+        IReadOnlyList<string> tags,
+        bool allowOverwrite,
+        Action<string>? log,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(tags);
+        RegistryNames.ValidateRepository(repository);
+        foreach (var tag in tags)
+        {
+            RegistryNames.ValidateTag(tag);
+        }
+
+        var target = $"{client.Registry}/{repository}";
+        var digest = image.Digest;
+        var guard = await TagGuard.EvaluateAsync(client, repository, digest, tags, allowOverwrite, cancellationToken);
+        var refused = guard.Where(g => g.Decision == TagDecision.Refuse).ToList();
+        if (refused.Count > 0)
+        {
+            throw RegistryErrors.Refused(client.Registry, repository, digest, refused);
+        }
+
+        foreach (var g in guard.Where(g => g.Decision == TagDecision.Overwrite))
+        {
+            log?.Invoke($"WARNING: overwriting tag {target}:{g.Tag}, which pointed at {g.ExistingDigest}, with {digest} because overwriting was explicitly allowed. Anything deployed by that tag changes meaning.");
+        }
+
+        var toWrite = guard.Where(g => g.Decision is TagDecision.Push or TagDecision.Overwrite).ToList();
+        var adopted = guard.Where(g => g.Decision == TagDecision.Adopt).ToList();
+        foreach (var g in adopted)
+        {
+            log?.Invoke($"{target}:{g.Tag} already is {digest}; nothing pushed for it");
+        }
+
+        if (guard.Count > 0 && toWrite.Count == 0)
+        {
+            return new ImagePushResult(client.Registry, repository, digest, guard, [], [], [], 0, false);
+        }
+
+        // A manifest already in the repository (under another tag, or untagged) proves its blobs
+        // are there too: registries refuse a manifest whose blobs are missing.
+        var manifestPresent = adopted.Count > 0 || await client.HeadManifestAsync(repository, digest.Value, cancellationToken) is not null;
+        if (guard.Count == 0 && manifestPresent)
+        {
+            log?.Invoke($"{target}@{digest} already exists; nothing pushed");
+            return new ImagePushResult(client.Registry, repository, digest, guard, [], [], [], 0, false);
+        }
+
+        var uploaded = new List<Digest>();
+        var mounted = new List<Digest>();
+        var present = new List<Digest>();
+        long bytes = 0;
+        var blobs = new[] { image.Config }.Concat(image.Layers)
+            .GroupBy(b => b.Descriptor.Digest, StringComparer.Ordinal)
+            .Select(g => g.First())
+            .ToList();
+        if (manifestPresent)
+        {
+            present.AddRange(blobs.Select(b => Digest.Parse(b.Descriptor.Digest)));
+            log?.Invoke($"{target}@{digest} is already in the repository; only tags are written");
+        }
+        else
+        {
+            var outcomes = new BlobOutcome[blobs.Count];
+            await Parallel.ForEachAsync(
+                Enumerable.Range(0, blobs.Count),
+                new ParallelOptions { MaxDegreeOfParallelism = ParallelBlobs, CancellationToken = cancellationToken },
+                async (i, ct) => outcomes[i] = await PushBlobAsync(client, repository, blobs[i], ct));
+            foreach (var outcome in outcomes)
+            {
+                switch (outcome.Kind)
+                {
+                    case BlobOutcomeKind.Present:
+                        present.Add(outcome.Digest);
+                        break;
+                    case BlobOutcomeKind.Mounted:
+                        mounted.Add(outcome.Digest);
+                        break;
+                    default:
+                        uploaded.Add(outcome.Digest);
+                        bytes += outcome.Bytes;
+                        break;
+                }
+            }
+
+            log?.Invoke($"{target}: {uploaded.Count} blob(s) uploaded ({RegistryClient.FormatSize(bytes)}), {mounted.Count} mounted, {present.Count} already present");
+        }
+
+        var references = toWrite.Count > 0 ? toWrite.Select(g => g.Tag).ToList() : [digest.Value];
+        foreach (var reference in references)
+        {
+            await client.PutManifestAsync(repository, reference, image.Manifest, image.ManifestMediaType, cancellationToken);
+        }
+
+        // No registry offers a conditional PUT, so a concurrent publisher can slip in between the
+        // guard and the write; checking afterwards at least makes that visible instead of silent.
+        foreach (var g in toWrite)
+        {
+            var now = await client.HeadManifestAsync(repository, g.Tag, cancellationToken);
+            if (now?.Digest != digest)
+            {
+                throw RegistryErrors.Error(
+                    RegistryErrors.TagChangedDuringPush,
+                    $"{target}:{g.Tag} points at {now?.Digest.ToString() ?? "nothing"} right after this push wrote {digest} to it: another publisher wrote the tag concurrently. Find the concurrent publisher, then publish again.");
+            }
+
+            log?.Invoke(g.Decision == TagDecision.Overwrite
+                ? $"{target}:{g.Tag} overwritten: {g.ExistingDigest} -> {digest}"
+                : $"{target}:{g.Tag} pushed as {digest}");
+        }
+
+        return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
+    }
+
+    private static async Task<BlobOutcome> PushBlobAsync(RegistryClient client, string repository, BlobContent blob, CancellationToken cancellationToken)
+    {
+        var digest = Digest.Parse(blob.Descriptor.Digest);
+        if (await client.BlobExistsAsync(repository, digest, cancellationToken))
+        {
+            return new BlobOutcome(digest, BlobOutcomeKind.Present, 0);
+        }
+
+        var result = await client.UploadBlobAsync(repository, blob, cancellationToken);
+        return result.Mounted
+            ? new BlobOutcome(digest, BlobOutcomeKind.Mounted, 0)
+            : new BlobOutcome(digest, BlobOutcomeKind.Uploaded, result.BytesUploaded);
+    }
+
+    private enum BlobOutcomeKind
+    {
+        Present,
+        Mounted,
+        Uploaded,
+    }
+
+    private sealed record BlobOutcome(Digest Digest, BlobOutcomeKind Kind, long Bytes);
+}
