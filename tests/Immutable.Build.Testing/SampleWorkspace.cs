@@ -19,7 +19,14 @@ public sealed class SampleWorkspace
     public string ProjectDir { get; }
 
     /// <summary>The packages folder shared by the samples of this test run.</summary>
-    public static string PackagesFolder => Path.Combine(TestEnvironment.RunDir, "nuget-packages");
+    /// <remarks>Keyed by the packed file's write time: a repack of the same version is never shadowed by an old extraction.</remarks>
+    public static string PackagesFolder { get; } = Path.Combine(TestEnvironment.RunDir, "nuget-packages", PackStamp());
+
+    private static string PackStamp()
+    {
+        var nupkg = new DirectoryInfo(TestEnvironment.PackagesDir).GetFiles("Immutable.Build.*.nupkg").OrderByDescending(f => f.LastWriteTimeUtc).FirstOrDefault();
+        return nupkg is null ? "none" : nupkg.LastWriteTimeUtc.Ticks.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     /// <summary>Copies samples/<paramref name="sample"/> into a new workspace.</summary>
     public static async Task<SampleWorkspace> CreateAsync(string sample = "HelloImmutable", bool git = true)

@@ -20,6 +20,12 @@ public static class ReleasePipeline
         (LayerKind.App, "app"),
     ];
 
+    /// <summary>
+    /// File times in the package and project-reference layers. Those layers must not change when only the
+    /// app changes, so they cannot carry the commit time; the app layer and the config do.
+    /// </summary>
+    public static readonly DateTimeOffset DependencyLayerTime = DateTimeOffset.FromUnixTimeSeconds(1);
+
     /// <summary>Runs the release; throws <see cref="ImmutableBuildException"/> with the IMB code on any user-fixable failure.</summary>
     public static async Task<ReleaseResult> RunAsync(ReleaseRequest request, ReleaseLog log, CancellationToken cancellationToken)
     {
@@ -153,7 +159,7 @@ public static class ReleasePipeline
                 continue;
             }
 
-            var layer = await builder.BuildAsync(new LayerSpec(name, list, created), cancellationToken);
+            var layer = await builder.BuildAsync(new LayerSpec(name, list, kind == LayerKind.App ? created : DependencyLayerTime), cancellationToken);
             layers.Add(layer);
             log.Detail($"layer {name}: {layer.FileCount} files, {layer.Size} bytes, {(layer.Reused ? "unchanged, reused from the layer cache" : "written")}");
         }
