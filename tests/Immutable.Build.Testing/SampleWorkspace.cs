@@ -24,7 +24,8 @@ public sealed class SampleWorkspace
 
     private static string PackStamp()
     {
-        var nupkg = new DirectoryInfo(TestEnvironment.PackagesDir).GetFiles("Immutable.Build.*.nupkg").OrderByDescending(f => f.LastWriteTimeUtc).FirstOrDefault();
+        var feed = new DirectoryInfo(TestEnvironment.PackagesDir);
+        var nupkg = !feed.Exists ? null : feed.GetFiles("Immutable.Build.*.nupkg").OrderByDescending(f => f.LastWriteTimeUtc).FirstOrDefault();
         return nupkg is null ? "none" : nupkg.LastWriteTimeUtc.Ticks.ToString("x", System.Globalization.CultureInfo.InvariantCulture);
     }
 
