@@ -19,6 +19,10 @@ Environment.SetEnvironmentVariable("DOTNET_CLI_USE_MSBUILD_SERVER", "0");
 Environment.SetEnvironmentVariable("UseSharedCompilation", "false");
 Environment.SetEnvironmentVariable("DOTNET_CLI_TELEMETRY_OPTOUT", "1");
 Environment.SetEnvironmentVariable("DOTNET_NOLOGO", "1");
+// Every process this run starts inherits this marker, daemons included, so the leftover check finds
+// exactly them and nothing else running on the machine.
+var runMarker = "IMMUTABLE_BUILD_RUN=" + Guid.NewGuid().ToString("N");
+Environment.SetEnvironmentVariable("IMMUTABLE_BUILD_RUN", runMarker.Substring("IMMUTABLE_BUILD_RUN=".Length));
 
 string Git(string arguments)
 {
@@ -76,6 +80,11 @@ Task("pack")
 HashSet<int> LivePids() => new HashSet<int>(System.IO.Directory.GetDirectories("/proc")
     .Select(d => int.TryParse(System.IO.Path.GetFileName(d), out var pid) ? pid : -1).Where(pid => pid > 0));
 
+bool StartedByThisRun(int pid)
+{
+    try { return System.IO.File.ReadAllText($"/proc/{pid}/environ").Split('\0').Contains(runMarker); } catch { return false; }
+}
+
 string CommandLine(int pid)
 {
     try { return System.IO.File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ').Trim(); } catch { return ""; }
@@ -98,7 +107,6 @@ Task("test")
 {
     EnsureDirectoryExists(resultsDir);
     CleanDirectory(resultsDir);
-    var before = LivePids();
     MustRun("bash", $"\"{infra}/install.sh\"");
     MustRun("dotnet", $"build \"{solution}\" -c {configuration} -p:Version={version} -nologo");
 
@@ -149,9 +157,11 @@ Task("test")
     System.Threading.Thread.Sleep(1000);
     var self = new HashSet<int>();
     for (var pid = Process.GetCurrentProcess().Id; pid > 1; pid = ParentOf(pid)) self.Add(pid);
-    var left = LivePids().Where(pid => !before.Contains(pid) && !self.Contains(pid))
-        .Select(pid => (pid, cmd: CommandLine(pid))).Where(p => p.cmd != "" && ParentOf(p.pid) != 2 && !self.Contains(ParentOf(p.pid)))
+    var left = LivePids().Where(pid => !self.Contains(pid) && StartedByThisRun(pid))
+        .Select(pid => (pid, cmd: CommandLine(pid))).Where(p => p.cmd != "")
         .ToList();
+    // Container processes do not inherit the marker; the infrastructure's own check finds those.
+    if (Run("bash", $"\"{infra}/leftovers.sh\"") != 0) left.Add((0, "container or infrastructure processes (listed above by leftovers.sh)"));
     if (left.Count > 0)
     {
         failed++;
