@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Immutable.Build.Core.Tests.Registry;
+namespace Immutable.Build.Testing;
 
 /// <summary>
 /// A second real docker-registry, this one with htpasswd (Basic) authentication, on a free
