@@ -37,11 +37,15 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.Equal(digest, await Registry.TagDigestAsync(repository, commit[..12]));
 
         var blobsBeforeRerun = RegistryFixture.StoredBlobs();
+        var layerCache = Path.Combine(workspace.ProjectDir, "obj", "Release", "net10.0", "immutable", "layers", "sha256");
+        var layerTimes = LayerFileTimes(layerCache);
+        Assert.NotEmpty(layerTimes);
         var second = await workspace.PublishWithResultsAsync(PushArgs(repository), Outputs);
         Assert.True(second.Process.ExitCode == 0, second.Process.Output);
         Assert.Equal(digest, second["ImmutableImageDigest"]);
         Assert.Contains("adopted", second.Process.Output, StringComparison.OrdinalIgnoreCase);
         Assert.Equal(blobsBeforeRerun, RegistryFixture.StoredBlobs());
+        Assert.Equal(layerTimes, LayerFileTimes(layerCache)); // no layer rewritten
 
         Directory.Delete(Path.Combine(workspace.ProjectDir, "bin"), recursive: true);
         Directory.Delete(Path.Combine(workspace.ProjectDir, "obj"), recursive: true);
@@ -114,7 +118,7 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         var tagsBefore = await Registry.TagsAsync(repository);
         var blobsBefore = RegistryFixture.StoredBlobs();
 
-        var refused = await workspace.PublishWithResultsAsync([.. PushArgs(repository), "-p:ImmutableMovingTag=latest"], Outputs);
+        var refused = await workspace.PublishWithResultsAsync([.. PushArgs(repository), "-p:ImmutableMovingTags=latest"], Outputs);
         Assert.NotEqual(0, refused.Process.ExitCode);
         Assert.Contains("IMB2", refused.Process.Output, StringComparison.Ordinal);
         Assert.Contains(other!, refused.Process.Output, StringComparison.Ordinal);
@@ -217,6 +221,50 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.Contains("IMB2", again.Process.Output, StringComparison.Ordinal);
         Assert.Equal(publish["GeneratedContainerDigest"], await Registry.TagDigestAsync(repository, commit[..12]));
     }
+
+    [Fact]
+    public async Task User_tags_are_honoured_moving_tags_move_and_a_docker_archive_and_a_layout_base_are_supported()
+    {
+        bases.Require();
+        var workspace = await SampleWorkspace.CreateAsync();
+        var repository = NewRepository("tags");
+        var archive = Path.Combine(workspace.Root, "out", "app.tar");
+        var first = await workspace.PublishWithResultsAsync(
+            [.. PushArgs(repository), "-p:ContainerImageTags=\"1.0.0;release-1\"", "-p:ImmutableMovingTags=staging", $"-p:ContainerArchiveOutputPath={archive}"],
+            Outputs);
+        Assert.True(first.Process.ExitCode == 0, first.Process.Output);
+        Assert.Equal(["1.0.0", "release-1"], first.Items["ImmutableReleaseTag"]);
+        Assert.Equal("1.0.0", first["ImmutableReleaseId"]);
+        Assert.Equal(["1.0.0", "release-1", "staging"], await Registry.TagsAsync(repository));
+        Assert.Equal(first["ImmutableImageDigest"], await Registry.TagDigestAsync(repository, "staging"));
+        var loaded = await ProcessRunner.RunAsync("skopeo", ["inspect", $"docker-archive:{archive}"], timeout: TimeSpan.FromMinutes(1));
+        loaded.EnsureSuccess("skopeo inspect docker-archive");
+        var archiveManifest = await ProcessRunner.RunAsync("tar", ["-xOf", archive, "manifest.json"], timeout: TimeSpan.FromMinutes(1));
+        Assert.Contains($"\"{Registry.Address}/{repository}:1.0.0\"", archiveManifest.EnsureSuccess("tar").StandardOutput, StringComparison.Ordinal);
+
+        // After a commit, the moving tag follows; the immutable tags stay where they were.
+        await File.AppendAllTextAsync(Path.Combine(workspace.ProjectDir, "Greeting.cs"), "// another commit\n");
+        await workspace.CommitAllAsync("move");
+        var second = await workspace.PublishWithResultsAsync([.. PushArgs(repository), "-p:ContainerImageTags=1.0.1", "-p:ImmutableMovingTags=staging"], Outputs);
+        Assert.True(second.Process.ExitCode == 0, second.Process.Output);
+        Assert.Equal(second["ImmutableImageDigest"], await Registry.TagDigestAsync(repository, "staging"));
+        Assert.Equal(first["ImmutableImageDigest"], await Registry.TagDigestAsync(repository, "1.0.0"));
+
+        // A base image from an OCI layout on disk (here: the first image's layout, written without a registry).
+        var layoutRelease = await workspace.PublishWithResultsAsync(["-p:ContainerBaseImage=scratch"], Outputs);
+        Assert.True(layoutRelease.Process.ExitCode == 0, layoutRelease.Process.Output);
+        var layout = Path.Combine(Path.GetDirectoryName(layoutRelease["ImmutableReleaseManifest"])!, "image");
+        var onLayout = await workspace.PublishWithResultsAsync(
+            [$"-p:ImmutableBaseImageLayout={layout}", $"-p:ContainerBaseImage=base:{layoutRelease["ImmutableReleaseId"]}", $"-p:ImmutableOutputDir={Path.Combine(workspace.Root, "on-layout")}/"],
+            Outputs);
+        Assert.True(onLayout.Process.ExitCode == 0, onLayout.Process.Output);
+        using var release = JsonDocument.Parse(await File.ReadAllTextAsync(onLayout["ImmutableReleaseManifest"]));
+        var layers = release.RootElement.GetProperty("image").GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("name").GetString()).ToList();
+        Assert.Equal(3, layers.Count(n => n == "base"));
+    }
+
+    private static Dictionary<string, DateTime> LayerFileTimes(string dir) =>
+        Directory.Exists(dir) ? Directory.EnumerateFiles(dir).ToDictionary(f => f, File.GetLastWriteTimeUtc) : [];
 
     private static List<string> Layers(JsonDocument manifest) =>
         manifest.RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("digest").GetString()!).ToList();
