@@ -40,20 +40,49 @@ public static class ReleasePipeline
             File.Delete(manifestPath);
         }
 
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        void Phase(string name)
+        {
+            log.Detail($"{name}: {clock.ElapsedMilliseconds} ms");
+            clock.Restart();
+        }
+
         var revision = SourceRevisionReader.Read(new SourceRevisionOptions(request.ProjectDirectory, request.SourceRevision, request.EnvironmentVariables));
+        Phase("read source revision");
         var policy = ReleaseTags.ParsePolicy(request.TagPolicy);
         ReleaseTags.Validate(request.UserTags, "ContainerImageTags");
         ReleaseTags.Validate(request.MovingTags, "ImmutableMovingTag");
         var format = ParseFormat(request.ImageFormat);
-        var created = revision.CommitTime;
-        log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")}), image time {ImageAssembler.FormatTime(created)}");
+        log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")}), image time {ImageAssembler.FormatTime(revision.CommitTime)}");
 
-        var layers = await BuildLayersAsync(request, created, log, cancellationToken);
+        var fingerprint = request.ArchiveOutputPath is null ? ReleaseShortcut.Fingerprint(request, revision) : null;
+        if (fingerprint is not null && await ReleaseShortcut.TryAdoptAsync(request, fingerprint, manifestPath, getEnv, log, cancellationToken) is { } adopted)
+        {
+            Phase("adopt the unchanged release");
+            return adopted;
+        }
 
+        // The base image is resolved over the network while the layers are built.
         using var baseClient = BaseRegistryClient(request, getEnv, log);
         var baseSource = BaseSource(request, baseClient);
-        var baseImage = await baseSource.ResolveAsync(cancellationToken);
+        var baseTask = Task.Run(() => baseSource.ResolveAsync(cancellationToken), cancellationToken);
+        List<BuiltLayer> layers;
+        try
+        {
+            layers = await BuildLayersAsync(request, revision.CommitTime, log, cancellationToken);
+            Phase("layers");
+        }
+        catch
+        {
+            // The first failure is the one reported; the base lookup's own outcome is observed and dropped.
+            _ = baseTask.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+            throw;
+        }
+
+        var baseImage = await baseTask;
+        Phase("resolve base image (rest)");
         log.Detail($"base image {baseSource.Name}{(baseImage.ManifestDigest is { } bd ? " @ " + bd : "")}, {baseImage.Layers.Count} layers, {baseImage.Platform.Os}/{baseImage.Platform.Architecture}");
+        var created = revision.CommitTime;
 
         var image = ImageAssembler.Assemble(baseImage, layers, Settings(request, revision, baseImage, format, created));
         var tags = request.UserTags.Count > 0 ? request.UserTags.Distinct(StringComparer.Ordinal).ToList() : [ReleaseTags.Primary(revision, policy, request.Version, image.Digest)];
@@ -64,6 +93,7 @@ public static class ReleasePipeline
             log.Warning("IMB1101", $"The work tree has uncommitted changes, so the release is tagged '{releaseId}', a name for this content only. Commit, then publish, to get a release named by its commit.");
         }
 
+        Phase("assemble image");
         var outputs = new Dictionary<string, string>(StringComparer.Ordinal);
         string reference;
         if (request.Registry is { } registry)
@@ -78,6 +108,7 @@ public static class ReleasePipeline
             reference = $"{request.Repository}@{image.Digest}";
         }
 
+        Phase(request.Registry is null ? "write OCI layout" : "push");
         if (request.ArchiveOutputPath is { } archive)
         {
             var archivePath = Path.GetFullPath(archive, request.ProjectDirectory);
@@ -110,6 +141,7 @@ public static class ReleasePipeline
         };
         var manifest = ReleaseManifestBuilder.Build(request, releaseId, revision, releaseImage);
         ReleaseManifestFile.Write(manifestPath, manifest);
+        ReleaseShortcut.Remember(request, fingerprint, manifest);
 
         log.Info($"release {releaseId}: {reference}");
         foreach (var layer in image.Layers.Where(l => !l.IsBase))
@@ -286,7 +318,7 @@ public static class ReleasePipeline
     private static async Task WriteLayoutAsync(string layout, AssembledImage image, List<string> tags, List<string> movingTags, bool allowOverwrite, ReleaseLog log, CancellationToken cancellationToken)
     {
         // The tag guard holds for the layout on disk as for a registry.
-        var existing = LayoutTags(layout);
+        var existing = LayoutIndex.Tags(layout);
         var decisions = tags.Select(t => new TagGuardResult(t, TagGuard.Decide(image.Digest, existing.TryGetValue(t, out var d) ? d : null, allowOverwrite), existing.TryGetValue(t, out var e) ? e : null)).ToList();
         var refused = decisions.Where(d => d.Decision == TagDecision.Refuse).ToList();
         if (refused.Count > 0)
@@ -318,37 +350,5 @@ public static class ReleasePipeline
         }
 
         log.Detail($"OCI layout: {result.BlobsWritten} blobs written, {result.BlobsPresent} already present");
-    }
-
-    private static Dictionary<string, Digest> LayoutTags(string layout)
-    {
-        var tags = new Dictionary<string, Digest>(StringComparer.Ordinal);
-        var index = Path.Combine(layout, "index.json");
-        if (!File.Exists(index))
-        {
-            return tags;
-        }
-
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
-            if (doc.RootElement.TryGetProperty("manifests", out var manifests))
-            {
-                foreach (var m in manifests.EnumerateArray())
-                {
-                    if (m.TryGetProperty("annotations", out var a) && a.TryGetProperty(OciLayoutBase.RefNameAnnotation, out var name) && name.GetString() is { } tag
-                        && m.TryGetProperty("digest", out var digest) && Digest.TryParse(digest.GetString(), out var parsed))
-                    {
-                        tags[tag] = parsed;
-                    }
-                }
-            }
-        }
-        catch (JsonException e)
-        {
-            throw new ImmutableBuildException("IMB3090", $"{index} is not a valid OCI layout index ({e.Message}). Delete the folder {layout}; the next publish writes it again.", e);
-        }
-
-        return tags;
     }
 }
