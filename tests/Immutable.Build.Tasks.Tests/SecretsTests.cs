@@ -20,7 +20,8 @@ public sealed class SecretsTests(BasicAuthRegistryFixture registry) : IClassFixt
         await File.WriteAllTextAsync(Path.Combine(dockerConfig, "config.json"), "{\"auths\":{\"" + registry.Address + "\":{\"auth\":\"" + auth + "\"}}}");
         var env = new Dictionary<string, string?> { ["DOCKER_CONFIG"] = dockerConfig, ["DOTNET_CONTAINER_REGISTRY_UNAME"] = null, ["DOTNET_CONTAINER_REGISTRY_PWORD"] = null };
 
-        var ok = await workspace.PublishWithResultsAsync(Push(binlog), ["ImmutableImageDigest", "ImmutableReleaseManifest"], env);
+        // The most verbose console log there is.
+        var ok = await workspace.PublishWithResultsAsync([.. Push(binlog), "-v:diag"], ["ImmutableImageDigest", "ImmutableReleaseManifest"], env);
         Assert.True(ok.Process.ExitCode == 0, ok.Process.Output);
         AssertNoSecret(ok.Process.Output, "the build output");
         AssertNoSecret(await File.ReadAllTextAsync(ok["ImmutableReleaseManifest"]), "release.json");

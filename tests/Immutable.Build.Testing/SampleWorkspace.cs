@@ -93,7 +93,9 @@ public sealed class SampleWorkspace
     {
         var resultFile = Path.Combine(Root, $"publish-result-{Guid.NewGuid().ToString("N")[..8]}.json");
         var names = properties.ToList();
-        var result = await PublishAsync([.. arguments, .. names.Select(n => n.StartsWith('@') ? $"-getItem:{n[1..]}" : $"-getProperty:{n}"), $"-getResultOutputFile:{resultFile}", "-v:n"], environment);
+        var args = arguments.ToList();
+        var verbosity = args.Any(a => a.StartsWith("-v:", StringComparison.Ordinal)) ? [] : new[] { "-v:n" };
+        var result = await PublishAsync([.. args, .. names.Select(n => n.StartsWith('@') ? $"-getItem:{n[1..]}" : $"-getProperty:{n}"), $"-getResultOutputFile:{resultFile}", .. verbosity], environment);
         var values = new Dictionary<string, string>(StringComparer.Ordinal);
         var items = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         if (File.Exists(resultFile))
