@@ -23,8 +23,10 @@ var workspace = await SampleWorkspace.CreateAsync();
 var env = new Dictionary<string, string?> { ["DOTNET_CONTAINER_INSECURE_REGISTRIES"] = registry };
 var repo = "bench/hello-" + Guid.NewGuid().ToString("N")[..6];
 string[] immutablePush = [$"-p:ContainerRegistry={registry}", $"-p:ContainerRepository={repo}", $"-p:ContainerBaseImage={bases.Busybox}"];
-var sdkTag = 0;
-string[] SdkContainer() => ["-t:PublishContainer", "-p:ImmutableEnabled=false", $"-p:ContainerRegistry={registry}", $"-p:ContainerRepository={repo}-sdk", $"-p:ContainerBaseImage={bases.Busybox}", $"-p:ContainerImageTags=run{++sdkTag}"];
+var fresh = 0;
+string[] SdkContainer(string repository, string tag) => ["-t:PublishContainer", "-p:ImmutableEnabled=false", $"-p:ContainerRegistry={registry}", $"-p:ContainerRepository={repository}", $"-p:ContainerBaseImage={bases.Busybox}", $"-p:ContainerImageTags={tag}"];
+string[] Immutable(string repository) => [$"-p:ContainerRegistry={registry}", $"-p:ContainerRepository={repository}", $"-p:ContainerBaseImage={bases.Busybox}"];
+var layerState = Path.Combine(workspace.ProjectDir, "obj", "Release", "net10.0", "immutable");
 
 var greeting = Path.Combine(workspace.ProjectDir, "Greeting.cs");
 var original = await File.ReadAllTextAsync(greeting);
@@ -33,6 +35,17 @@ async Task ChangeAndCommit()
 {
     await File.WriteAllTextAsync(greeting, original.Replace("Hello from an immutable release", $"Hello, edit {++edits}", StringComparison.Ordinal));
     await workspace.CommitAllAsync($"edit {edits}");
+}
+
+Task ForgetImmutableState()
+{
+    // warm: build caches are warm, but the image is built and pushed in full (new repository, no layer cache)
+    if (Directory.Exists(layerState))
+    {
+        Directory.Delete(layerState, recursive: true);
+    }
+
+    return Task.CompletedTask;
 }
 
 var results = new List<(string Name, double Seconds, double PeakMb)>();
@@ -47,8 +60,9 @@ async Task Measure(string name, Func<string[]> args, Func<Task>? prepare = null)
             await prepare();
         }
 
+        var arguments = args();
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var result = await ProcessRunner.RunAsync("/usr/bin/time", ["-f", "PEAK_KB=%M", "dotnet", "publish", workspace.ProjectDir, "-c", "Release", "-nologo", .. args()], workspace.Root, env, TimeSpan.FromMinutes(5));
+        var result = await ProcessRunner.RunAsync("/usr/bin/time", ["-f", "PEAK_KB=%M", "dotnet", "publish", workspace.ProjectDir, "-c", "Release", "-nologo", .. arguments], workspace.Root, env, TimeSpan.FromMinutes(5));
         var seconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
         result.EnsureSuccess(name);
         var peak = result.StandardError.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.StartsWith("PEAK_KB=", StringComparison.Ordinal));
@@ -68,24 +82,29 @@ async Task Measure(string name, Func<string[]> args, Func<Task>? prepare = null)
 }
 
 Console.WriteLine($"sample: {workspace.ProjectDir}; registry {registry}; base {bases.Busybox}; {runs} runs each after a warm-up");
-await Measure("sdk publish (no image)", () => ["-p:ImmutableEnabled=false"]);
-await Measure("sdk PublishContainer -> registry", SdkContainer);
-await Measure("immutable -> registry, unchanged (adopt)", () => immutablePush);
-await Measure("immutable -> OCI layout, unchanged", () => ["-p:ContainerBaseImage=scratch"]);
-await Measure("sdk publish, after a commit", () => ["-p:ImmutableEnabled=false"], ChangeAndCommit);
-await Measure("sdk PublishContainer -> registry, after a commit", SdkContainer, ChangeAndCommit);
-await Measure("immutable -> registry, after a commit", () => immutablePush, ChangeAndCommit);
+// warm: full image work with warm build caches
+await Measure("plain publish, warm", () => ["-p:ImmutableEnabled=false"]);
+await Measure("sdk PublishContainer, warm", () => SdkContainer($"{repo}-sdk-{++fresh}", "warm"));
+await Measure("immutable, warm", () => Immutable($"{repo}-imm-{++fresh}"), ForgetImmutableState);
+// a one-line change, committed
+await Measure("plain publish, one-line change", () => ["-p:ImmutableEnabled=false"], ChangeAndCommit);
+await Measure("sdk PublishContainer, one-line change", () => SdkContainer($"{repo}-sdk", $"c{edits}"), ChangeAndCommit);
+await Measure("immutable, one-line change", () => Immutable($"{repo}-imm"), ChangeAndCommit);
+// nothing changed since the last publish
+await Measure("plain publish, no-op rerun", () => ["-p:ImmutableEnabled=false"]);
+await Measure("sdk PublishContainer, no-op rerun", () => SdkContainer($"{repo}-sdk", "same"));
+await Measure("immutable, no-op rerun", () => Immutable($"{repo}-imm"));
 
 double Of(string name) => results.Single(x => x.Name == name).Seconds;
 double PeakOf(string name) => results.Single(x => x.Name == name).PeakMb;
 var table = new StringBuilder();
-table.AppendLine(CultureInfo.InvariantCulture, $"| variant | median s | x sdk publish | x sdk container | peak MB | x sdk publish peak |");
-table.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
-foreach (var (name, seconds, peak) in results)
+table.AppendLine("| scenario | plain publish s | sdk PublishContainer s | immutable s | immutable / sdk container | immutable / plain | peak MB plain / sdk / immutable |");
+table.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+foreach (var scenario in new[] { "warm", "one-line change", "no-op rerun" })
 {
-    var baseline = name.Contains("after a commit", StringComparison.Ordinal) ? "sdk publish, after a commit" : "sdk publish (no image)";
-    var container = name.Contains("after a commit", StringComparison.Ordinal) ? "sdk PublishContainer -> registry, after a commit" : "sdk PublishContainer -> registry";
-    table.AppendLine(CultureInfo.InvariantCulture, $"| {name} | {seconds:F2} | {seconds / Of(baseline):F2} | {seconds / Of(container):F2} | {peak:F0} | {peak / PeakOf(baseline):F2} |");
+    double P(string v) => Of($"{v}, {scenario}");
+    double M(string v) => PeakOf($"{v}, {scenario}");
+    table.AppendLine(CultureInfo.InvariantCulture, $"| {scenario} | {P("plain publish"):F2} | {P("sdk PublishContainer"):F2} | {P("immutable"):F2} | {P("immutable") / P("sdk PublishContainer"):F2} | {P("immutable") / P("plain publish"):F2} | {M("plain publish"):F0} / {M("sdk PublishContainer"):F0} / {M("immutable"):F0} |");
 }
 
 Console.WriteLine();
