@@ -113,5 +113,11 @@ var outDir = Path.Combine(TestEnvironment.RepoRoot, "artifacts", "bench");
 Directory.CreateDirectory(outDir);
 await File.WriteAllTextAsync(Path.Combine(outDir, "publish.md"), table.ToString());
 Console.WriteLine($"written to {Path.Combine(outDir, "publish.md")}");
+
+Console.WriteLine();
+Console.WriteLine("rollout engine alone, blue-green against an in-memory target:");
+var engineTable = await EngineBench.RunAsync();
+Console.WriteLine(engineTable);
+await File.WriteAllTextAsync(Path.Combine(outDir, "engine.md"), engineTable);
 await bases.DisposeAsync();
 return 0;

@@ -1,0 +1,107 @@
+using System.Net;
+using Immutable.Build.Targets;
+
+namespace Immutable.Build.Rollout;
+
+/// <summary>Settings of <see cref="HttpGate"/>.</summary>
+public sealed record HttpGateOptions
+{
+    /// <summary>The path probed on every instance.</summary>
+    public string Path { get; init; } = "/healthz";
+
+    /// <summary>The status that counts as healthy.</summary>
+    public HttpStatusCode ExpectedStatus { get; init; } = HttpStatusCode.OK;
+
+    /// <summary>How many healthy answers in a row each instance must give; one is not enough to tell a starting app from a stable one.</summary>
+    public int ConsecutiveSuccesses { get; init; } = 2;
+
+    /// <summary>How long an instance may take to reach the streak.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Time between probes of one instance.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long one probe may take.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Every instance of the group must answer <see cref="HttpGateOptions.Path"/> with the expected status, several times in a row.</summary>
+public sealed class HttpGate : IRolloutGate
+{
+    private readonly HttpGateOptions _options;
+    private readonly HttpClient _http;
+
+    /// <summary>Creates the gate; <paramref name="http"/> defaults to a shared client.</summary>
+    public HttpGate(HttpGateOptions? options = null, HttpClient? http = null)
+    {
+        _options = options ?? new HttpGateOptions();
+        if (!_options.Path.StartsWith('/'))
+        {
+            throw new ImmutableBuildException(RolloutErrors.InvalidGate, $"The health path '{_options.Path}' must start with '/', e.g. /healthz.");
+        }
+
+        if (_options.ConsecutiveSuccesses < 1)
+        {
+            throw RolloutErrors.Value("ImmutableHealthConsecutive", _options.ConsecutiveSuccesses.ToString(System.Globalization.CultureInfo.InvariantCulture), "a whole number of at least 1");
+        }
+
+        _http = http ?? GateHttp.Shared;
+    }
+
+    /// <inheritdoc />
+    public string Name => $"http {_options.Path}";
+
+    /// <inheritdoc />
+    public async Task<GateResult> EvaluateAsync(GateContext context, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        if (context.Instances.Count == 0)
+        {
+            return new GateResult(Name, GateVerdict.Failed, "the group has no instances");
+        }
+
+        var results = await Task.WhenAll(context.Instances.Select(i => ProbeAsync(i, context.Time, cancellationToken)));
+        var failed = results.Where(r => r is not null).ToList();
+        return failed.Count == 0
+            ? new GateResult(Name, GateVerdict.Passed, $"{context.Instances.Count} instance(s) answered {(int)_options.ExpectedStatus} {_options.ConsecutiveSuccesses}x in a row")
+            : new GateResult(Name, GateVerdict.Failed, $"{failed.Count}/{context.Instances.Count} instance(s) not healthy: {string.Join("; ", failed.Take(3))}");
+    }
+
+    private async Task<string?> ProbeAsync(InstanceInfo instance, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var url = GateHttp.Combine(instance.Address, _options.Path);
+        var deadline = time.GetUtcNow() + _options.Timeout;
+        var streak = 0;
+        var last = "no answer";
+        while (true)
+        {
+            using (var probe = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+            {
+                probe.CancelAfter(_options.RequestTimeout);
+                try
+                {
+                    using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, probe.Token);
+                    last = $"{url} answered {(int)response.StatusCode}";
+                    streak = response.StatusCode == _options.ExpectedStatus ? streak + 1 : 0;
+                }
+                catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+                {
+                    last = $"{url}: {(e is OperationCanceledException ? "timed out" : e.Message)}";
+                    streak = 0;
+                }
+            }
+
+            if (streak >= _options.ConsecutiveSuccesses)
+            {
+                return null;
+            }
+
+            if (time.GetUtcNow() + _options.Interval > deadline)
+            {
+                return $"{instance.Id}: {last} (after {_options.Timeout.TotalSeconds:0.#}s)";
+            }
+
+            await Task.Delay(_options.Interval, time, cancellationToken);
+        }
+    }
+}

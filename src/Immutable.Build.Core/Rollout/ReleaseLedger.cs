@@ -1,0 +1,70 @@
+using System.Text.Json.Serialization;
+using Immutable.Build.Targets;
+
+namespace Immutable.Build.Rollout;
+
+/// <summary>The outcomes a ledger records.</summary>
+public static class RolloutOutcomes
+{
+    /// <summary>The release became current.</summary>
+    public const string Succeeded = "succeeded";
+
+    /// <summary>A gate or the target failed, or the rollout was interrupted; the previous release serves again.</summary>
+    public const string RolledBack = "rolled-back";
+
+    /// <summary>The rollout failed and could not be rolled back completely.</summary>
+    public const string Failed = "failed";
+}
+
+/// <summary>
+/// One line of a scope's append-only ledger.jsonl: a finished rollout (deploy or rollback) with its outcome and the
+/// release that is current afterwards, or a prune. The last rollout line says what should run.
+/// </summary>
+public sealed record LedgerEntry
+{
+    /// <summary>rollout or prune.</summary>
+    public string Type { get; init; } = "rollout";
+
+    /// <summary>&lt;scope key&gt;-&lt;seq&gt;.</summary>
+    public string RolloutId { get; init; } = "";
+
+    /// <summary>The rollout's sequence number within the scope.</summary>
+    public int Seq { get; init; }
+
+    /// <summary>deploy or rollback.</summary>
+    public string? Trigger { get; init; }
+
+    /// <summary>The release rolled out.</summary>
+    public ReleaseRef? Release { get; init; }
+
+    /// <summary>bluegreen, canary or rolling.</summary>
+    public string? Strategy { get; init; }
+
+    /// <summary>Instances the release was rolled out with.</summary>
+    public int Replicas { get; init; }
+
+    /// <summary>When the rollout started.</summary>
+    public DateTimeOffset StartedAt { get; init; }
+
+    /// <summary>When it ended (or was converged after an interruption).</summary>
+    public DateTimeOffset EndedAt { get; init; }
+
+    /// <summary>See <see cref="RolloutOutcomes"/>.</summary>
+    public string? Outcome { get; init; }
+
+    /// <summary>Why it did not succeed.</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>The release that serves after this entry (null: none).</summary>
+    public ReleaseRef? Current { get; init; }
+
+    /// <summary>The groups of <see cref="Current"/>.</summary>
+    public IReadOnlyList<string> CurrentGroups { get; init; } = [];
+
+    /// <summary>For a prune: the digests kept.</summary>
+    public IReadOnlyList<string>? KeptDigests { get; init; }
+
+    /// <summary>True for a successful rollout line.</summary>
+    [JsonIgnore]
+    public bool IsSuccessfulRollout => Type == "rollout" && Outcome == RolloutOutcomes.Succeeded;
+}

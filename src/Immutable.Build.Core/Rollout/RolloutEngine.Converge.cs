@@ -1,0 +1,130 @@
+using Immutable.Build.Targets;
+
+namespace Immutable.Build.Rollout;
+
+public sealed partial class RolloutEngine
+{
+    /// <summary>
+    /// Brings the target back to what the journal and ledger promise, under the lock, before any other work:
+    /// an unfinished rollout is finished forward when its promote step was journaled as done (the new release
+    /// already had all traffic) and rolled back otherwise; then every rollout-made group that is not current is
+    /// decommissioned and traffic is pointed at the current groups. Every action here is idempotent, so a crash
+    /// during convergence is converged by the next call in the same way.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> ConvergeAsync(DeploymentScope scope, ScopeStore store, CancellationToken cancellationToken)
+    {
+        var repairs = new List<string>();
+        var journal = store.ReadJournal();
+        if (FindOpen(journal) is { } open)
+        {
+            var records = journal.Where(r => r.Rollout == open.Rollout).ToList();
+            var promoted = records.Any(r => r.Type == "step" && r.Step == "promote" && r.Phase == "done");
+            var lastStep = records.LastOrDefault(r => r.Type == "step");
+            var previous = open.PreviousGroups ?? [];
+            var next = open.NextGroups ?? [];
+            var recorded = store.ReadLedger().LastOrDefault(e => e.Type == "rollout" && e.RolloutId == open.Rollout);
+            var forward = recorded is null ? promoted : recorded.Outcome == RolloutOutcomes.Succeeded;
+            string outcome;
+            string? reason;
+            IReadOnlyList<string> currentGroups;
+            if (forward)
+            {
+                _options.Log.Info($"converge: rollout {open.Rollout} of {open.Release?.ReleaseId} was interrupted after promotion; finishing it");
+                var observed = await _target.ObserveAsync(scope, cancellationToken);
+                foreach (var group in previous.Where(g => observed.Instances.Any(i => i.Group == g)))
+                {
+                    await _target.DecommissionAsync(scope, group, _options.Drain, cancellationToken);
+                }
+
+                outcome = RolloutOutcomes.Succeeded;
+                reason = null;
+                currentGroups = next;
+                repairs.Add($"finished interrupted rollout {open.Rollout}: decommissioned {(previous.Count == 0 ? "nothing" : string.Join(", ", previous))}");
+            }
+            else
+            {
+                var where = lastStep is null ? "before its first step" : $"at step {lastStep.Index + 1} ({lastStep.Step}, {lastStep.Phase})";
+                _options.Log.Warning(RolloutErrors.RolledBack, $"converge: rollout {open.Rollout} of {open.Release?.ReleaseId} was interrupted {where}; rolling it back");
+                currentGroups = await RestorePreviousAsync(scope, previous, next, cancellationToken);
+                outcome = RolloutOutcomes.RolledBack;
+                reason = recorded?.Reason ?? $"interrupted {where}";
+                repairs.Add($"rolled back interrupted rollout {open.Rollout} ({reason}): traffic to {(currentGroups.Count == 0 ? "nothing" : string.Join(", ", currentGroups))}, decommissioned {string.Join(", ", next)}");
+            }
+
+            var now = Time.GetUtcNow();
+            if (recorded is null)
+            {
+                store.AppendLedger(new LedgerEntry
+                {
+                    RolloutId = open.Rollout,
+                    Seq = open.Seq,
+                    Trigger = open.Trigger,
+                    Release = open.Release,
+                    Strategy = open.Strategy,
+                    Replicas = open.Replicas ?? 0,
+                    StartedAt = open.At,
+                    EndedAt = now,
+                    Outcome = outcome,
+                    Reason = reason,
+                    Current = forward ? open.Release : open.PreviousRelease,
+                    CurrentGroups = currentGroups,
+                });
+            }
+
+            store.AppendJournal(new JournalRecord { Type = "end", Rollout = open.Rollout, Seq = open.Seq, At = now, Outcome = outcome, Reason = reason ?? "converged after an interruption" });
+        }
+
+        repairs.AddRange(await SweepAsync(scope, LastRollout(store.ReadLedger()), cancellationToken));
+        foreach (var r in repairs)
+        {
+            _options.Log.Detail("converge: " + r);
+        }
+
+        return repairs;
+    }
+
+    /// <summary>Decommissions rollout-made groups that are not current, and points traffic at the current groups when it does not already.</summary>
+    private async Task<IReadOnlyList<string>> SweepAsync(DeploymentScope scope, LedgerEntry? current, CancellationToken cancellationToken)
+    {
+        var repairs = new List<string>();
+        var currentGroups = current?.CurrentGroups ?? [];
+        var observed = await _target.ObserveAsync(scope, cancellationToken);
+        // Instances no rollout created are drift to report, not ours to destroy.
+        var orphans = observed.Instances.Where(i => i.ManagedByRollout && !currentGroups.Contains(i.Group)).Select(i => i.Group).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var group in orphans)
+        {
+            await _target.DecommissionAsync(scope, group, TimeSpan.Zero, cancellationToken);
+            repairs.Add($"decommissioned orphan group {group}");
+        }
+
+        var alive = currentGroups.Select(g => (g, observed.Instances.Count(i => i.Group == g && IsRunning(i.Status)))).Where(p => p.Item2 > 0).ToList();
+        if (alive.Count > 0)
+        {
+            var wanted = Split(100, alive);
+            var routed = observed.WeightsByGroup.Where(w => w.Value > 0).ToDictionary(w => w.Key, w => w.Value, StringComparer.Ordinal);
+            if (routed.Count != wanted.Count || routed.Any(w => !wanted.TryGetValue(w.Key, out var v) || v != w.Value))
+            {
+                await _target.RouteAsync(scope, wanted, cancellationToken);
+                repairs.Add($"routed traffic to {Describe(wanted)}");
+            }
+        }
+
+        return repairs;
+    }
+
+    /// <summary>Routes all traffic to the previous groups still running (none: no traffic at all) and decommissions the new ones. Idempotent.</summary>
+    private async Task<IReadOnlyList<string>> RestorePreviousAsync(DeploymentScope scope, IReadOnlyList<string> previous, IReadOnlyList<string> next, CancellationToken cancellationToken)
+    {
+        var observed = await _target.ObserveAsync(scope, cancellationToken);
+        var alive = previous.Select(g => (g, observed.Instances.Count(i => i.Group == g && IsRunning(i.Status)))).Where(p => p.Item2 > 0).ToList();
+        var weights = Split(100, alive);
+        _options.Log.Info($"rollback: traffic to {Describe(weights)}; decommission {string.Join(", ", next)}");
+        await _target.RouteAsync(scope, weights, cancellationToken);
+        foreach (var group in next.Where(g => observed.Instances.Any(i => i.Group == g)))
+        {
+            await _target.DecommissionAsync(scope, group, TimeSpan.Zero, cancellationToken);
+        }
+
+        return alive.Select(a => a.g).ToList();
+    }
+}

@@ -1,0 +1,271 @@
+using System.Collections.Concurrent;
+using System.Text.RegularExpressions;
+using Immutable.Build.Images;
+
+namespace Immutable.Build.Targets;
+
+/// <summary>
+/// The embedded default target: each instance is a process started from the release image's unpacked files
+/// with this machine's .NET runtime, on its own loopback port, behind a per-app-and-environment reverse proxy
+/// on a stable port. A local host process (started on demand, detached) owns the processes and the proxies,
+/// so they outlive the build or command that deployed them.
+/// </summary>
+public sealed partial class LocalTarget : IDeploymentTarget
+{
+    /// <summary>Variables of the image that would break a process on this machine (they describe the container's file system).</summary>
+    private static readonly HashSet<string> ImageOnlyVariables = new(StringComparer.Ordinal) { "PATH", "HOME", "HOSTNAME", "DOTNET_ROOT" };
+
+    private readonly LocalTargetOptions _options;
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _unpacking = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the target; nothing starts until a method needs the host.</summary>
+    public LocalTarget(LocalTargetOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentException.ThrowIfNullOrEmpty(options.StateDirectory);
+        if (options.ProxyPort is < 0 or > 65535)
+        {
+            throw LocalErrors.InvalidRequest($"The proxy port {options.ProxyPort} is not a TCP port: give 1-65535, or 0 for a free one");
+        }
+
+        _options = options with { StateDirectory = Path.GetFullPath(options.StateDirectory) };
+    }
+
+    /// <inheritdoc />
+    public string Name => "local";
+
+    /// <summary>The state directory in use.</summary>
+    public string StateDirectory => _options.StateDirectory;
+
+    /// <summary>Where release <paramref name="digest"/> is unpacked: <c>&lt;state&gt;/releases/&lt;hex&gt;</c>.</summary>
+    public string ReleaseDirectory(Digest digest) => Path.Combine(_options.StateDirectory, "releases", digest.Hex);
+
+    /// <inheritdoc />
+    public async Task<TargetState> ObserveAsync(DeploymentScope scope, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+
+        // Observing never starts a host: no host means nothing runs.
+        using var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, cancellationToken);
+        if (control is null || await control.GetScopeAsync(scope, cancellationToken) is not { } state)
+        {
+            return new TargetState([], new Dictionary<string, int>(), null);
+        }
+
+        return new TargetState(
+            state.Instances.Select(i => ToInfo(scope, i)).ToList(),
+            new Dictionary<string, int>(state.Weights, StringComparer.Ordinal),
+            state.ProxyUrl is null ? null : new Uri(state.ProxyUrl));
+    }
+
+    /// <inheritdoc />
+    public async Task<IReadOnlyList<InstanceInfo>> LaunchAsync(LaunchRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ValidateGroup(request.Group);
+        if (request.Replicas is < 1 or > 256)
+        {
+            throw LocalErrors.InvalidRequest($"Replicas {request.Replicas} is invalid: give 1 to 256 instances per group");
+        }
+
+        var digest = Digest.Parse(request.Release.ImageDigest);
+        var (rootfs, config) = await EnsureReleaseAsync(request.Release, digest, cancellationToken);
+        var (fileName, arguments, workingDirectory) = LocalCommand.Resolve(config, rootfs, LocalProcesses.ResolveDotnet(_options.DotnetPath), request.Release.ImageReference);
+
+        var environment = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var entry in config.Config?.Env ?? [])
+        {
+            var equals = entry.IndexOf('=', StringComparison.Ordinal);
+            if (equals > 0 && !ImageOnlyVariables.Contains(entry[..equals]))
+            {
+                environment[entry[..equals]] = entry[(equals + 1)..];
+            }
+        }
+
+        // The host sets ASPNETCORE_URLS to the instance's port; ports from the image would add listeners of their own.
+        environment["ASPNETCORE_HTTP_PORTS"] = "";
+        environment["ASPNETCORE_HTTPS_PORTS"] = "";
+        environment["IMMUTABLE_RELEASE_ID"] = request.Release.ReleaseId;
+        environment["IMMUTABLE_COMMIT"] = request.Release.Commit ?? "";
+        environment["IMMUTABLE_IMAGE_DIGEST"] = digest.Value;
+        environment["IMMUTABLE_APP"] = request.Scope.App;
+        environment["IMMUTABLE_ENVIRONMENT"] = request.Scope.Environment;
+        environment["IMMUTABLE_GROUP"] = request.Group;
+        foreach (var (name, value) in request.Environment)
+        {
+            environment[name] = value;
+        }
+
+        using var control = await LocalHostControl.ConnectOrStartAsync(_options, cancellationToken);
+        await control.EnsureScopeAsync(request.Scope, _options.ProxyPort, cancellationToken);
+        var launched = await control.LaunchAsync(
+            request.Scope,
+            new LocalLaunchCommand(request.Group, request.Release.ReleaseId, digest.Value, request.Release.Commit, request.Replicas, fileName, arguments, workingDirectory, environment, rootfs),
+            cancellationToken);
+        _options.Log?.Invoke($"launched {launched.Count} instance(s) of release {request.Release.ReleaseId} as group {request.Group} of {request.Scope.Key}: {string.Join(", ", launched.Select(i => $"{i.Id} on {i.Address}"))}");
+        return launched.Select(i => ToInfo(request.Scope, i)).ToList();
+    }
+
+    /// <inheritdoc />
+    public async Task RouteAsync(DeploymentScope scope, IReadOnlyDictionary<string, int> weightsByGroup, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        ArgumentNullException.ThrowIfNull(weightsByGroup);
+        foreach (var (group, weight) in weightsByGroup)
+        {
+            ValidateGroup(group);
+            if (weight is < 0 or > 100)
+            {
+                throw LocalErrors.InvalidRequest($"The weight {weight} of group '{group}' is invalid: give 0 to 100");
+            }
+        }
+
+        var total = weightsByGroup.Values.Sum();
+        if (total is not 0 and not 100)
+        {
+            throw LocalErrors.InvalidRequest($"The weights {string.Join(", ", weightsByGroup.Select(w => $"{w.Key}={w.Value}"))} sum to {total}: they must sum to 100 (or 0 to route nothing)");
+        }
+
+        using var control = await LocalHostControl.ConnectOrStartAsync(_options, cancellationToken);
+        var state = await control.EnsureScopeAsync(scope, _options.ProxyPort, cancellationToken);
+        await control.SetWeightsAsync(scope, weightsByGroup, cancellationToken);
+        _options.Log?.Invoke($"routed {scope.Key} on {state.ProxyUrl}: {string.Join(", ", weightsByGroup.Select(w => $"{w.Key} {w.Value}%"))}");
+    }
+
+    /// <inheritdoc />
+    public async Task DecommissionAsync(DeploymentScope scope, string group, TimeSpan drain, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        ValidateGroup(group);
+        using var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, cancellationToken);
+        if (control is null)
+        {
+            return;
+        }
+
+        var stopped = await control.StopGroupAsync(scope, group, drain < TimeSpan.Zero ? TimeSpan.Zero : drain, _options.StopGrace, cancellationToken);
+        _options.Log?.Invoke($"decommissioned group {group} of {scope.Key}: {stopped.Count} instance(s) stopped");
+    }
+
+    /// <inheritdoc />
+    public async Task PruneAsync(DeploymentScope scope, IReadOnlyCollection<string> keepImageDigests, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        ArgumentNullException.ThrowIfNull(keepImageDigests);
+        var keep = new HashSet<string>(keepImageDigests, StringComparer.Ordinal);
+        var inUse = new HashSet<string>(StringComparer.Ordinal);
+        using (var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, cancellationToken))
+        {
+            if (control is not null)
+            {
+                await control.PruneAsync(scope, cancellationToken);
+
+                // Releases are shared by every scope of the state directory: one still running anywhere stays.
+                foreach (var instance in await control.ListAsync(cancellationToken))
+                {
+                    if (instance.Status != LocalInstanceStatus.Exited)
+                    {
+                        inUse.Add(instance.ImageDigest);
+                    }
+                }
+            }
+        }
+
+        var releases = new DirectoryInfo(Path.Combine(_options.StateDirectory, "releases"));
+        if (!releases.Exists)
+        {
+            return;
+        }
+
+        foreach (var dir in releases.EnumerateDirectories())
+        {
+            if (dir.Name.StartsWith(".tmp-", StringComparison.Ordinal))
+            {
+                // Left by an unpack that was killed; a live one is younger than this.
+                if (dir.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1))
+                {
+                    dir.Delete(recursive: true);
+                }
+
+                continue;
+            }
+
+            if (!Digest.TryParse("sha256:" + dir.Name, out var digest) || keep.Contains(digest.Value) || inUse.Contains(digest.Value))
+            {
+                continue;
+            }
+
+            var gate = _unpacking.GetOrAdd(digest.Value, _ => new SemaphoreSlim(1, 1));
+            await gate.WaitAsync(cancellationToken);
+            try
+            {
+                File.Delete(ConfigPath(digest));
+                var doomed = Path.Combine(releases.FullName, $".tmp-prune-{dir.Name}-{Guid.NewGuid():N}");
+                dir.MoveTo(doomed);
+                Directory.Delete(doomed, recursive: true);
+                _options.Log?.Invoke($"pruned unpacked release {digest}");
+            }
+            finally
+            {
+                gate.Release();
+            }
+        }
+    }
+
+    /// <summary>Unpacks the release once per digest; the folder and its config are shared by every instance.</summary>
+    private async Task<(string RootFs, ImageConfig Config)> EnsureReleaseAsync(ReleaseRef release, Digest digest, CancellationToken ct)
+    {
+        var directory = ReleaseDirectory(digest);
+        var configPath = ConfigPath(digest);
+        var gate = _unpacking.GetOrAdd(digest.Value, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(ct);
+        try
+        {
+            LocalHostControl.EnsureStateDirectory(_options.StateDirectory);
+            var unpacker = new ImageUnpacker(_options.RegistryOptions);
+            if (Directory.Exists(directory))
+            {
+                if (File.Exists(configPath))
+                {
+                    return (directory, ImageJson.ParseConfig(await File.ReadAllBytesAsync(configPath, ct), configPath));
+                }
+
+                var read = await unpacker.ReadConfigAsync(release.ImageSource, digest, ct);
+                await WriteAtomicallyAsync(configPath, ImageJson.Serialize(read), ct);
+                return (directory, read);
+            }
+
+            var unpacked = await unpacker.UnpackAsync(release.ImageSource, digest, directory, ct);
+            await WriteAtomicallyAsync(configPath, ImageJson.Serialize(unpacked.Config), ct);
+            _options.Log?.Invoke($"unpacked release {release.ReleaseId} ({digest}) from {release.ImageSource} into {directory}");
+            return (directory, unpacked.Config);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private string ConfigPath(Digest digest) => Path.Combine(_options.StateDirectory, "releases", digest.Hex + ".json");
+
+    private static async Task WriteAtomicallyAsync(string path, byte[] content, CancellationToken ct)
+    {
+        var temp = $"{path}.tmp-{Guid.NewGuid():N}";
+        await File.WriteAllBytesAsync(temp, content, ct);
+        File.Move(temp, path, overwrite: true);
+    }
+
+    private static InstanceInfo ToInfo(DeploymentScope scope, LocalInstance instance) =>
+        new(instance.Id, scope, instance.ReleaseId, instance.ImageDigest, instance.Group, instance.Address, instance.Status);
+
+    private static void ValidateGroup(string group)
+    {
+        if (string.IsNullOrEmpty(group) || !GroupName().IsMatch(group))
+        {
+            throw LocalErrors.InvalidRequest($"The group name '{group}' is invalid: use 1 to 63 of a-z, 0-9, '-', '_' and '.', starting with a letter or digit");
+        }
+    }
+
+    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
+    private static partial Regex GroupName();
+}

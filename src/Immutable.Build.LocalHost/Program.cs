@@ -1,0 +1,158 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using Immutable.Build;
+using Immutable.Build.LocalHost;
+using Immutable.Build.Targets;
+using Yarp.ReverseProxy.Forwarder;
+
+// Usage:
+//   Immutable.Build.LocalHost run    --state-dir <dir>   the host itself (started detached by LocalHostControl)
+//   Immutable.Build.LocalHost ensure --state-dir <dir>   starts the host when none answers, prints its pid and control port
+//   Immutable.Build.LocalHost stop   --state-dir <dir>   stops the host and every instance
+var verb = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "run";
+var options = Options.Parse(args.SkipWhile(a => !a.StartsWith('-')).ToArray());
+var stateDirectory = Path.GetFullPath(options.GetValueOrDefault("state-dir") ?? LocalTargetOptions.DefaultStateDirectory());
+try
+{
+    return verb switch
+    {
+        "run" => await HostMain.RunAsync(stateDirectory),
+        "ensure" => await HostMain.EnsureAsync(stateDirectory),
+        "stop" => await HostMain.StopAsync(stateDirectory),
+        _ => HostMain.Usage(verb),
+    };
+}
+catch (ImmutableBuildException e)
+{
+    Console.Error.WriteLine($"error {e.Code}: {e.Message}");
+    return 1;
+}
+
+internal static class Options
+{
+    public static Dictionary<string, string> Parse(string[] args)
+    {
+        var values = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < args.Length; i += 2)
+        {
+            values[args[i].TrimStart('-')] = args[i + 1];
+        }
+
+        return values;
+    }
+}
+
+internal static class HostMain
+{
+    public static int Usage(string verb)
+    {
+        Console.Error.WriteLine($"unknown command '{verb}'; use run, ensure or stop with --state-dir <dir>");
+        return 2;
+    }
+
+    public static async Task<int> EnsureAsync(string stateDirectory)
+    {
+        using var control = await LocalHostControl.ConnectOrStartAsync(new LocalTargetOptions(stateDirectory, typeof(HostMain).Assembly.Location));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"local host {control.HostProcessId} answers on 127.0.0.1:{control.ControlPort} ({stateDirectory})"));
+        return 0;
+    }
+
+    public static async Task<int> StopAsync(string stateDirectory)
+    {
+        var stopped = await LocalHostControl.StopAsync(stateDirectory);
+        Console.WriteLine(stopped ? $"local host of {stateDirectory} stopped" : $"no local host runs for {stateDirectory}");
+        return 0;
+    }
+
+    public static async Task<int> RunAsync(string stateDirectory)
+    {
+        LocalHostControl.EnsureStateDirectory(stateDirectory);
+
+        // One host per state directory: the lock is the kernel's, so it goes away with the process.
+        FileStream hostLock;
+        try
+        {
+            hostLock = new FileStream(Path.Combine(stateDirectory, "host.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            HostLog.Line($"another host runs for {stateDirectory} ({e.Message}); exiting");
+            return 3;
+        }
+
+        await using var _ = hostLock;
+        var version = typeof(HostMain).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
+        var pid = Environment.ProcessId;
+        HostLog.Line($"local host {version} pid {pid} for {stateDirectory}");
+
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddHttpForwarder();
+        await using var provider = services.BuildServiceProvider();
+        await using var supervisor = new Supervisor(stateDirectory, provider.GetRequiredService<IHttpForwarder>());
+        await supervisor.RestoreAsync(CancellationToken.None);
+
+        var stopping = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnSignal(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            HostLog.Line($"{context.Signal}: shutting down");
+            stopping.TrySetResult(TimeSpan.FromSeconds(10));
+        }
+
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+
+        var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
+        var startedAt = DateTimeOffset.UtcNow;
+        await using var api = await ControlApi.StartAsync(
+            supervisor,
+            token,
+            new LocalHostStatus(pid, version, startedAt, stateDirectory),
+            grace => stopping.TrySetResult(grace),
+            CancellationToken.None);
+
+        var hostFile = Path.Combine(stateDirectory, LocalHostControl.HostFileName);
+        WritePrivate(hostFile, JsonSerializer.SerializeToUtf8Bytes(new LocalHostFile(pid, api.Port, token, startedAt, version, LocalProcesses.StartTimeOf(pid) ?? 0), LocalJsonContext.Default.LocalHostFile));
+        HostLog.Line($"control API on 127.0.0.1:{api.Port}");
+
+        var grace = await stopping.Task;
+        await supervisor.ShutdownAsync(grace, CancellationToken.None);
+        try
+        {
+            if (await LocalHostControl.ReadHostFileAsync(stateDirectory, CancellationToken.None) is { } file && file.Pid == pid)
+            {
+                File.Delete(hostFile);
+            }
+        }
+        catch (IOException e)
+        {
+            HostLog.Line($"could not remove {hostFile}: {e.Message}");
+        }
+
+        HostLog.Line("stopped");
+        return 0;
+    }
+
+    /// <summary>Writes a file only the user can read (it holds the control token), replacing it atomically.</summary>
+    private static void WritePrivate(string path, byte[] content)
+    {
+        var temp = $"{path}.tmp-{Guid.NewGuid():N}";
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        }
+
+        using (var stream = new FileStream(temp, options))
+        {
+            stream.Write(content);
+        }
+
+        File.Move(temp, path, overwrite: true);
+    }
+}

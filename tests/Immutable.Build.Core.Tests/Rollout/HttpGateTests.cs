@@ -1,0 +1,86 @@
+using Immutable.Build.Rollout;
+using Immutable.Build.Targets;
+using static Immutable.Build.Core.Tests.Rollout.RolloutTestKit;
+
+namespace Immutable.Build.Core.Tests.Rollout;
+
+/// <summary>The HTTP and release-identity gates against a real loopback HTTP server, alone and inside rollouts.</summary>
+public sealed class HttpGateTests : IDisposable
+{
+    private readonly InstanceServer _server = new();
+    private readonly string _dir = TestEnvironment.NewWorkDir("rollout-http");
+
+    public void Dispose()
+    {
+        _server.Dispose();
+        Directory.Delete(_dir, recursive: true);
+    }
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    private static readonly HttpGateOptions Fast = new() { ConsecutiveSuccesses = 3, Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromMilliseconds(600), RequestTimeout = TimeSpan.FromSeconds(2) };
+
+    private GateContext Context(string release, int instances, string? addressOverride = null) => new(
+        new DeploymentScope("hello", "test"),
+        Release(release),
+        "r1-" + release,
+        Enumerable.Range(0, instances).Select(n => new InstanceInfo($"i{n}", new DeploymentScope("hello", "test"), release, Release(release).ImageDigest, "r1-" + release, new Uri(addressOverride ?? $"http://127.0.0.1:{_server.Port}/i/{release}/{n}/"), "running")).ToList(),
+        TimeSpan.Zero,
+        TimeProvider.System);
+
+    [Fact]
+    public async Task Every_instance_must_answer_healthy_several_times_in_a_row()
+    {
+        var result = await new HttpGate(Fast).EvaluateAsync(Context("v1", 3), Ct);
+        Assert.True(result.Passed, result.Detail);
+        Assert.True(_server.Requests >= 9, _server.Requests.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("3 instance(s) answered 200 3x in a row", result.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_wrong_status_or_a_dead_port_fails_after_the_timeout()
+    {
+        _server.HealthStatus["v2"] = 503;
+        var started = DateTime.UtcNow;
+        var bad = await new HttpGate(Fast).EvaluateAsync(Context("v2", 2), Ct);
+        Assert.Equal(GateVerdict.Failed, bad.Verdict);
+        Assert.Contains("answered 503", bad.Detail, StringComparison.Ordinal);
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(500));
+
+        var dead = await new HttpGate(Fast).EvaluateAsync(Context("v3", 1, $"http://127.0.0.1:{FreePort()}/"), Ct);
+        Assert.Equal(GateVerdict.Failed, dead.Verdict);
+        Assert.Equal("IMB6009", Assert.Throws<ImmutableBuildException>(() => new HttpGate(new HttpGateOptions { Path = "healthz" })).Code);
+    }
+
+    [Fact]
+    public async Task The_release_identity_gate_needs_the_rolled_out_release_id_from_every_instance()
+    {
+        var options = new ReleaseIdentityGateOptions { Timeout = TimeSpan.FromSeconds(1), Interval = TimeSpan.FromMilliseconds(20) };
+        Assert.True((await new ReleaseIdentityGate(options).EvaluateAsync(Context("v1", 2), Ct)).Passed);
+
+        _server.ReportedRelease["v2"] = "v1";
+        var stale = await new ReleaseIdentityGate(options).EvaluateAsync(Context("v2", 2), Ct);
+        Assert.Equal(GateVerdict.Failed, stale.Verdict);
+        Assert.Contains("reports release 'v1', expected 'v2'", stale.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_blue_green_rollout_whose_healthz_fails_is_rolled_back_before_any_traffic()
+    {
+        var target = new InMemoryTarget(_server.AddressFor);
+        var scope = Scope();
+        var engine = new RolloutEngine(target, Options(_dir) with { HealthGates = [new HttpGate(Fast), new ReleaseIdentityGate()] });
+        var v1 = await engine.DeployAsync(scope, Release("v1"), RolloutStrategy.BlueGreen(2), Ct);
+        Assert.True(v1.Succeeded, v1.Reason);
+        Assert.Equal(["http /healthz", "release identity /version"], v1.Gates.Select(g => g.Gate));
+
+        _server.HealthStatus["v2"] = 503;
+        var v2 = await engine.DeployAsync(scope, Release("v2"), RolloutStrategy.BlueGreen(2), Ct);
+
+        Assert.Equal(RolloutOutcomes.RolledBack, v2.Outcome);
+        Assert.Contains("health gate 'http /healthz' failed on r2-v2", v2.Reason, StringComparison.Ordinal);
+        Assert.All(target.RouteHistory(scope), r => Assert.Equal(0, r.GetValueOrDefault("r2-v2")));
+        Assert.Equal("r1-v1", await AssertServesAsync(target, scope, Release("v1")));
+        Assert.Equal(RolloutOutcomes.RolledBack, (await engine.HistoryAsync(scope, Ct))[^1].Outcome);
+    }
+}
