@@ -182,21 +182,105 @@ Task("test")
 
 Task("demo")
     .IsDependentOn("pack")
-    .Does(() =>
+    .Does(async () =>
 {
-    var sample = $"{root}/samples/HelloImmutable";
-    var release = $"{sample}/bin/Release/net10.0/immutable/release.json";
-    // scratch: an app-only image, so the demo needs no registry and no base image download.
-    var publish = $"publish \"{sample}\" -c Release -nologo -v:m -p:ContainerBaseImage=scratch";
+    // The demo works on its own copy of the sample, in a git repository of its own, so it can commit changes.
+    var demo = $"{artifacts}/demo";
+    if (DirectoryExists(demo)) DeleteDirectory(demo, new DeleteDirectorySettings { Recursive = true, Force = true });
+    EnsureDirectoryExists(demo);
+    CopyDirectory($"{root}/samples/HelloImmutable", $"{demo}/HelloImmutable");
+    CopyDirectory($"{root}/samples/HelloImmutable.Telemetry", $"{demo}/HelloImmutable.Telemetry");
+    foreach (var d in GetDirectories($"{demo}/*/bin").Concat(GetDirectories($"{demo}/*/obj"))) DeleteDirectory(d, new DeleteDirectorySettings { Recursive = true, Force = true });
+    System.IO.File.WriteAllText($"{demo}/Directory.Build.props", "<Project />\n");
+    System.IO.File.WriteAllText($"{demo}/Directory.Packages.props", "<Project />\n");
+    System.IO.File.WriteAllText($"{demo}/.gitignore", "bin/\nobj/\npackages/\nstate/\n");
+    System.IO.File.WriteAllText($"{demo}/NuGet.config", $"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <config><add key=\"globalPackagesFolder\" value=\"{demo}/packages\" /></config>\n  <packageSources><add key=\"immutable-local\" value=\"{packagesDir}\" /></packageSources>\n</configuration>\n");
+    void DemoGit(string args) => MustRun("git", $"-c user.name=Demo -c user.email=demo@example.invalid -c commit.gpgsign=false {args}", demo);
+    DemoGit("init -q -b main");
+    DemoGit("add -A");
+    DemoGit("commit -q -m v1");
 
-    Information($"== 1. dotnet publish samples/HelloImmutable through Immutable.Build {version} (no registry: the image is an OCI layout on disk)");
-    MustRun("dotnet", publish);
-    ShowRelease(release);
+    var state = $"{demo}/state";
+    var port = Argument("demo-port", 5080);
+    var proxy = new Uri($"http://127.0.0.1:{port}/");
+    var cli = $"{root}/src/Immutable.Build.Cli/bin/{configuration}/net8.0/immutable.dll";
+    MustRun("dotnet", $"build \"{root}/src/Immutable.Build.Cli\" -c {configuration} -nologo -v:q -p:Version={version}");
+    var publish = $"publish \"{demo}/HelloImmutable\" -c Release -nologo -v:m -p:ContainerBaseImage=scratch -p:ImmutableTarget=local -p:ImmutableStateDir=\"{state}\" -p:ImmutableLocalPort={port} -p:ImmutableReplicas=2 -p:ImmutableStrategy=bluegreen";
+    var release = $"{demo}/HelloImmutable/bin/Release/net10.0/immutable/release.json";
+    try
+    {
+        Information($"== 1. publish v1 and deploy it locally: blue-green, 2 replicas, behind the proxy {proxy}");
+        MustRun("dotnet", publish);
+        ShowRelease(release);
+        Information($"   {proxy} says: {(await new System.Net.Http.HttpClient().GetStringAsync(proxy)).Trim()}");
 
-    Information("== 2. publish again with nothing changed: same digest, the tag is adopted, no layer rewritten");
-    MustRun("dotnet", publish);
-    ShowRelease(release);
+        Information("== 2. change the greeting, commit, and deploy v2 while a request loop hits the proxy");
+        var greeting = $"{demo}/HelloImmutable/Greeting.cs";
+        System.IO.File.WriteAllText(greeting, System.IO.File.ReadAllText(greeting).Replace("Hello from an immutable release", "Hello from v2, deployed without downtime"));
+        DemoGit("commit -q -am v2");
+        var loop = RequestLoop(proxy);
+        MustRun("dotnet", publish);
+        var counts = await loop.Stop();
+        Information($"   request loop: {counts.Ok} answered, {counts.Failed} failed; answers by release: {string.Join(", ", counts.ByRelease.Select(kv => $"{kv.Key} x{kv.Value}"))}");
+        if (counts.Failed > 0) throw new CakeException($"{counts.Failed} requests failed during the blue-green switch");
+
+        Information("== 3. roll back to v1 (by digest, from the ledger)");
+        MustRun("dotnet", $"\"{cli}\" rollback --app hello-immutable --state-dir \"{state}\" --local-port {port}");
+        Information($"   {proxy} says: {(await new System.Net.Http.HttpClient().GetStringAsync(proxy)).Trim()}");
+
+        Information("== 4. status and history");
+        MustRun("dotnet", $"\"{cli}\" status --app hello-immutable --state-dir \"{state}\" --local-port {port}");
+        MustRun("dotnet", $"\"{cli}\" history --app hello-immutable --state-dir \"{state}\"");
+    }
+    finally
+    {
+        Information("== 5. stop everything");
+        Run("dotnet", $"\"{cli}\" local stop --state-dir \"{state}\"");
+    }
 });
+
+sealed class LoopCounts
+{
+    public int Ok;
+    public int Failed;
+    public Dictionary<string, int> ByRelease = new();
+}
+
+sealed class RunningLoop
+{
+    public System.Threading.CancellationTokenSource Cancel = new();
+    public System.Threading.Tasks.Task<LoopCounts> Task;
+    public async System.Threading.Tasks.Task<LoopCounts> Stop() { Cancel.Cancel(); return await Task; }
+}
+
+// Sequential GETs against the proxy until stopped, bounded to 10 minutes; counts failures and which release answered.
+RunningLoop RequestLoop(Uri url)
+{
+    var loop = new RunningLoop();
+    loop.Task = System.Threading.Tasks.Task.Run(async () =>
+    {
+        var counts = new LoopCounts();
+        using var http = new System.Net.Http.HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var until = DateTime.UtcNow.AddMinutes(10);
+        while (!loop.Cancel.IsCancellationRequested && DateTime.UtcNow < until)
+        {
+            try
+            {
+                var text = await http.GetStringAsync(url);
+                counts.Ok++;
+                var release = System.Text.RegularExpressions.Regex.Match(text, @"release ([0-9a-f]{12}[^,)]*)").Groups[1].Value;
+                counts.ByRelease[release] = counts.ByRelease.TryGetValue(release, out var n) ? n + 1 : 1;
+            }
+            catch (Exception) when (!loop.Cancel.IsCancellationRequested)
+            {
+                counts.Failed++;
+            }
+            await System.Threading.Tasks.Task.Delay(20);
+        }
+        return counts;
+    });
+    return loop;
+}
 
 void ShowRelease(string path)
 {

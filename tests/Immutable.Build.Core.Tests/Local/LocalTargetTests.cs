@@ -75,6 +75,7 @@ public sealed class LocalTargetTests(SampleReleaseFixture sample) : LocalTargetT
         await Task.WhenAll(workers);
 
         var all = results.ToList();
+        TestContext.Current.TestOutputHelper?.WriteLine($"{all.Count} requests, {all.Count(r => r.Release == "v1")} from v1, {all.Count(r => r.Release == "v2")} from v2");
         Assert.True(all.Count > 100, $"only {all.Count} requests were made");
         Assert.Empty(all.Where(r => r.Failure is not null).Select(r => r.Failure));
         Assert.All(all.Where(r => r.Ended < switchStarted), r => Assert.Equal("v1", r.Release));
@@ -105,6 +106,7 @@ public sealed class LocalTargetTests(SampleReleaseFixture sample) : LocalTargetT
         }
 
         var bluePercent = 100.0 * counts.GetValueOrDefault("v1") / Requests;
+        TestContext.Current.TestOutputHelper?.WriteLine($"blue (10%): {bluePercent:0.#}% of {Requests}");
         Assert.InRange(bluePercent, 0, 20);
         Assert.InRange(100 - bluePercent, 80, 100);
     }
@@ -134,6 +136,32 @@ public sealed class LocalTargetTests(SampleReleaseFixture sample) : LocalTargetT
         using var response = await Http.GetAsync(new Uri(proxy, "healthz"), Ct);
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Contains("no live instance", await response.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_request_that_cannot_connect_is_retried_on_another_live_instance()
+    {
+        // Kestrel's endpoint configuration wins over ASPNETCORE_URLS: this blue instance runs but its port refuses connections.
+        using var elsewhere = new TcpListener(IPAddress.Loopback, 0);
+        elsewhere.Start();
+        var port = ((IPEndPoint)elsewhere.LocalEndpoint).Port;
+        elsewhere.Stop();
+        var deaf = await LaunchAsync("blue", 1, Sample.As("v1"), new Dictionary<string, string> { ["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{port}" });
+        var green = await LaunchAsync("green", 1, Sample.As("v2"));
+        await WaitHealthAsync(green);
+        await WaitUntilAsync(async () => await StatusOfAsync(new Uri($"http://127.0.0.1:{port}/healthz")) == HttpStatusCode.OK, TimeSpan.FromSeconds(60), "the blue instance on its own port");
+        await Target.RouteAsync(Scope, new Dictionary<string, int> { ["blue"] = 50, ["green"] = 50 }, Ct);
+        var proxy = await ProxyAsync();
+
+        for (var n = 0; n < 100; n++)
+        {
+            var (release, failure) = await VersionAsync(proxy);
+            Assert.Null(failure);
+            Assert.Equal("v2", release);
+        }
+
+        var state = await Target.ObserveAsync(Scope, Ct);
+        Assert.Equal("starting", state.Instances.Single(i => i.Id == deaf[0].Id).Status);
     }
 
     [Fact]
