@@ -64,7 +64,10 @@ public static class Deployer
     public static Task<RolloutResult> RollbackAsync(DeploymentSettings settings, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
     {
         var (engine, scope) = Create(settings, log);
-        return engine.RollbackAsync(scope, toReleaseId, settings.Rollout.ToStrategy(), cancellationToken);
+        // Without strategy options, the rollback uses the replica count of what runs now.
+        var r = settings.Rollout;
+        var strategy = r.Strategy is null && r.Replicas is null && r.CanarySteps is null && r.BatchSize is null ? null : r.ToStrategy();
+        return engine.RollbackAsync(scope, toReleaseId, strategy, cancellationToken);
     }
 
     /// <summary>Keeps the current and <c>ImmutableRetain</c> previous releases on the target.</summary>
