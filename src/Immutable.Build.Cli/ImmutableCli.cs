@@ -115,14 +115,21 @@ internal static class ImmutableCli
         var replicas = new Option<string?>("--replicas") { Description = "Instances to run. Default: 1." };
         var canarySteps = new Option<string?>("--canary-steps") { Description = "Traffic percentages, e.g. 10;50;100." };
         var canaryPause = new Option<string?>("--canary-pause") { Description = "Pause after each canary step, e.g. 30s." };
-        var command = Scoped(new Command("deploy", "Roll a release out by replacing instances, with health gates and automatic rollback."), strategy, replicas, canarySteps, canaryPause);
+        var analysisWindow = new Option<string?>("--analysis-window") { Description = "How long the metric gate observes after each traffic step, e.g. 30s." };
+        var prometheusUrl = new Option<string?>("--prometheus-url") { Description = "A Prometheus server for the metric gate." };
+        var prometheusQuery = new Option<string?>("--prometheus-query") { Description = "PromQL for the metric gate; {release} and {group} are replaced." };
+        var prometheusCondition = new Option<string?>("--prometheus-condition") { Description = "The metric gate's success condition, e.g. '< 0.01'." };
+        var command = Scoped(new Command("deploy", "Roll a release out by replacing instances, with health gates and automatic rollback."), strategy, replicas, canarySteps, canaryPause, analysisWindow, prometheusUrl, prometheusQuery, prometheusCondition);
         command.Arguments.Add(release);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
             var value = parse.GetValue(release)!;
             var settings = Settings(parse, value) with
             {
-                Rollout = new RolloutSettings { Strategy = parse.GetValue(strategy), Replicas = parse.GetValue(replicas), CanarySteps = parse.GetValue(canarySteps), CanaryPause = parse.GetValue(canaryPause) },
+                Rollout = new RolloutSettings { Strategy = parse.GetValue(strategy), Replicas = parse.GetValue(replicas), CanarySteps = parse.GetValue(canarySteps), CanaryPause = parse.GetValue(canaryPause), AnalysisWindow = parse.GetValue(analysisWindow) },
+                PrometheusUrl = parse.GetValue(prometheusUrl),
+                PrometheusQuery = parse.GetValue(prometheusQuery),
+                PrometheusCondition = parse.GetValue(prometheusCondition),
             };
             var reference = File.Exists(value) ? Deployer.ReleaseFrom(ReleaseManifestFile.Read(value), value) : await FromLedgerAsync(settings, value, ct);
             var result = await Deployer.DeployAsync(settings, reference, Log(parse), ct);

@@ -119,5 +119,11 @@ Console.WriteLine("rollout engine alone, blue-green against an in-memory target:
 var engineTable = await EngineBench.RunAsync();
 Console.WriteLine(engineTable);
 await File.WriteAllTextAsync(Path.Combine(outDir, "engine.md"), engineTable);
+
+Console.WriteLine();
+Console.WriteLine("rollout on the local target:");
+var localTable = await LocalBench.RunAsync(workspace, Math.Max(1, runs / 2));
+Console.WriteLine(localTable);
+await File.WriteAllTextAsync(Path.Combine(outDir, "local.md"), localTable);
 await bases.DisposeAsync();
 return 0;

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Immutable.Build.Targets;
 
 namespace Immutable.Build.Cli.Tests;
 
@@ -202,6 +203,62 @@ public sealed partial class LocalRolloutTests : IAsyncLifetime
         Assert.Equal(v1, ReleaseOf(await http.GetStringAsync(Proxy, TestContext.Current.CancellationToken)));
         Assert.NotEqual(v1, v2);
     }
+
+    [Fact]
+    public async Task A_canary_whose_error_ratio_crosses_the_prometheus_threshold_is_aborted_and_rolled_back()
+    {
+        var v1 = await PublishAsync("bluegreen", 1);
+        // The bad release: half of its answers are 500s, baked into its image config.
+        var csproj = Path.Combine(_workspace.ProjectDir, "HelloImmutable.csproj");
+        await File.WriteAllTextAsync(csproj, (await File.ReadAllTextAsync(csproj)).Replace("</Project>", "  <ItemGroup><ContainerEnvironmentVariable Include=\"HELLO_ERROR_RATE\" Value=\"0.5\" /></ItemGroup>\n</Project>", StringComparison.Ordinal));
+        var v2 = await ChangeAndPublishAsync("Hello erroring canary", strategy: null, replicas: 0);
+        var manifest = Path.Combine(_workspace.ProjectDir, "bin", "Release", "net10.0", "immutable", "release.json");
+
+        var prometheus = await Infra("prometheus.sh", "start");
+        Assert.True(prometheus.ExitCode == 0, "Prometheus could not be started: " + prometheus.Output);
+        var address = (await File.ReadAllTextAsync(Path.Combine(TestEnvironment.InfraDir, "run", "prometheus.addr"))).Trim();
+        try
+        {
+            await using var loop = RequestLoop.Start(Proxy);
+            await loop.WaitForAnswersAsync(10);
+            var query = "sum(rate(hello_http_request_errors_total{release=\"{release}\"}[5s])) / sum(rate(hello_http_requests_total{release=\"{release}\",path=\"/\"}[5s]))";
+            var deploy = StartCli(["deploy", manifest, "--state-dir", _state, "--local-port", _port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--strategy", "canary", "--canary-steps", "20;50;100", "--replicas", "1",
+                "--analysis-window", "20s", "--prometheus-url", $"http://{address}/", "--prometheus-query", query, "--prometheus-condition", "< 0.2"]);
+            var output = new System.Text.StringBuilder();
+            var scraping = false;
+            while (await deploy.StandardOutput.ReadLineAsync(TestContext.Current.CancellationToken) is { } line)
+            {
+                output.AppendLine(line);
+                if (!scraping && ShiftLine().IsMatch(line))
+                {
+                    // Now the canary runs: point Prometheus at every instance of the app (their ports are only known now).
+                    var target = new LocalTarget(new LocalTargetOptions(_state, Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.LocalHost", "bin", "Release", "net8.0", "Immutable.Build.LocalHost.dll"), _port));
+                    var observed = await target.ObserveAsync(new DeploymentScope("hello-immutable", "default"), TestContext.Current.CancellationToken);
+                    var targets = observed.Instances.Select(i => $"{i.Address.Host}:{i.Address.Port}").ToArray();
+                    (await Infra("prometheus.sh", ["start", .. targets])).EnsureSuccess("prometheus.sh start " + string.Join(' ', targets));
+                    scraping = true;
+                }
+            }
+
+            await deploy.WaitForExitAsync(TestContext.Current.CancellationToken);
+            var result = await loop.StopAsync();
+            Assert.True(deploy.ExitCode != 0, output.ToString());
+            Assert.Contains("IMB6005", await deploy.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken) + output, StringComparison.Ordinal);
+            Assert.Matches(@"which is not < 0\.2", output.ToString() + File.ReadAllText(Path.Combine(_state, "rollouts", "hello-immutable.default", "last-report.md")));
+            Assert.Contains(v2, result.Answers); // the canary did take traffic before it was aborted
+            Assert.Equal(v1, result.Answers[^1]);
+            var status = await RunCliAsync("status", "--app", "hello-immutable", "--state-dir", _state, "--local-port", _port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--output", "json");
+            using var statusJson = JsonDocument.Parse(status.StandardOutput);
+            Assert.Equal(v1, statusJson.RootElement.GetProperty("current").GetProperty("releaseId").GetString());
+        }
+        finally
+        {
+            await Infra("prometheus.sh", "stop");
+        }
+    }
+
+    private static Task<ProcessResult> Infra(string script, params string[] args) =>
+        ProcessRunner.RunAsync("bash", [Path.Combine(TestEnvironment.InfraScripts, script), .. args], environment: new Dictionary<string, string?> { ["IMMUTABLE_INFRA_DIR"] = TestEnvironment.InfraDir }, timeout: TimeSpan.FromMinutes(3));
 
     private string[] PublishArgs(string? strategy, int replicas, string? healthTimeout = null)
     {

@@ -1,6 +1,7 @@
 namespace Immutable.Build.Tasks.Tests;
 
 /// <summary>Bad input gets its IMB code with the fix, no stack trace, and nothing written to the registry.</summary>
+[Collection(SharedRegistry.Name)]
 public sealed class BadInputTests(BaseImagesFixture bases)
 {
     public static TheoryData<string, string[]> Cases => new()
@@ -31,6 +32,8 @@ public sealed class BadInputTests(BaseImagesFixture bases)
         Assert.DoesNotContain("MSB4018", publish.Output, StringComparison.Ordinal);
         Assert.Empty(await registry.TagsAsync(repository));
         Assert.Equal(blobsBefore, RegistryFixture.StoredBlobs());
+        // Not even an upload was started: the registry keeps a folder for any repository it was asked to write.
+        Assert.False(Directory.Exists(Path.Combine(RegistryFixture.StorageDir, "docker", "registry", "v2", "repositories", repository)));
         Assert.False(File.Exists(Path.Combine(workspace.ProjectDir, "bin", "Release", "net10.0", "immutable", "release.json")));
     }
 }

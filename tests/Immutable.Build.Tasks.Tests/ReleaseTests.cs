@@ -8,6 +8,7 @@ namespace Immutable.Build.Tasks.Tests;
 /// The product's core promise, end to end: real `dotnet publish` of the sample through the freshly
 /// packed package, pushing to the real registry, checked from the registry's side.
 /// </summary>
+[Collection(SharedRegistry.Name)]
 public sealed class ReleaseTests(BaseImagesFixture bases)
 {
     private static readonly string[] Outputs = ["ImmutableImageDigest", "ImmutableImageReference", "ImmutableReleaseManifest", "ImmutableReleaseId", "@ImmutableReleaseTag"];
@@ -268,4 +269,12 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
 
     private static List<string> Layers(JsonDocument manifest) =>
         manifest.RootElement.GetProperty("layers").EnumerateArray().Select(l => l.GetProperty("digest").GetString()!).ToList();
+}
+
+/// <summary>Tests that compare the shared registry's whole storage before and after run one at a time.</summary>
+[CollectionDefinition(Name)]
+public sealed class SharedRegistry
+{
+    /// <summary>The collection's name.</summary>
+    public const string Name = "shared registry storage";
 }
