@@ -243,7 +243,7 @@ public sealed partial class LocalRolloutTests : IAsyncLifetime
             await deploy.WaitForExitAsync(TestContext.Current.CancellationToken);
             var result = await loop.StopAsync();
             Assert.True(deploy.ExitCode != 0, output.ToString());
-            Assert.Contains("IMB6005", await deploy.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken) + output, StringComparison.Ordinal);
+            Assert.Contains("IMB6005", ErrorsOf(deploy) + output, StringComparison.Ordinal);
             Assert.Matches(@"which is not < 0\.2", output.ToString() + File.ReadAllText(Path.Combine(_state, "rollouts", "hello-immutable.default", "last-report.md")));
             Assert.Contains(v2, result.Answers); // the canary did take traffic before it was aborted
             Assert.Equal(v1, result.Answers[^1]);
@@ -303,6 +303,21 @@ public sealed partial class LocalRolloutTests : IAsyncLifetime
     private static Task<ProcessResult> RunCliAsync(params string[] args) =>
         ProcessRunner.RunAsync("dotnet", [Cli, .. args], timeout: TimeSpan.FromMinutes(3));
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Process, System.Text.StringBuilder> CliErrors = new();
+
+    private static string ErrorsOf(Process process)
+    {
+        if (!CliErrors.TryGetValue(process, out var errors))
+        {
+            return "";
+        }
+
+        lock (errors)
+        {
+            return errors.ToString();
+        }
+    }
+
     private static Process StartCli(string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -313,7 +328,18 @@ public sealed partial class LocalRolloutTests : IAsyncLifetime
         }
 
         var process = Process.Start(info)!;
-        process.ErrorDataReceived += (_, _) => { };
+        var errors = new System.Text.StringBuilder();
+        CliErrors.Add(process, errors);
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (errors)
+                {
+                    errors.AppendLine(e.Data);
+                }
+            }
+        };
         process.BeginErrorReadLine();
         return process;
     }
