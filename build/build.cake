@@ -214,6 +214,10 @@ Task("demo")
         ShowRelease(release);
         Information($"   {proxy} says: {(await new System.Net.Http.HttpClient().GetStringAsync(proxy)).Trim()}");
 
+        Information("== 1b. publish again with nothing changed: the same digest, the tag is adopted, no image work");
+        MustRun("dotnet", publish.Replace("-p:ImmutableTarget=local", "-p:ImmutableTarget=none"));
+        ShowRelease(release);
+
         Information("== 2. change the greeting, commit, and deploy v2 while a request loop hits the proxy");
         var greeting = $"{demo}/HelloImmutable/Greeting.cs";
         System.IO.File.WriteAllText(greeting, System.IO.File.ReadAllText(greeting).Replace("Hello from an immutable release", "Hello from v2, deployed without downtime"));
