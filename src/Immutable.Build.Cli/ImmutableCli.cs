@@ -149,10 +149,11 @@ internal static class ImmutableCli
     private static Command Prune()
     {
         var retain = new Option<string?>("--retain") { Description = "Previous releases to keep. Default: 2." };
-        var command = Scoped(new Command("prune", "Remove releases beyond the current and the retained ones from the target."), retain);
+        var registry = new Option<bool>("--registry") { Description = "Also delete the pruned releases' images from their registry." };
+        var command = Scoped(new Command("prune", "Remove releases beyond the current and the retained ones from the target."), retain, registry);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
-            var result = await Deployer.PruneAsync(Settings(parse) with { Retain = parse.GetValue(retain) }, Log(parse), ct);
+            var result = await Deployer.PruneAsync(Settings(parse) with { Retain = parse.GetValue(retain), PruneRegistry = parse.GetValue(registry) ? "true" : null }, Log(parse), ct);
             Console.WriteLine($"kept {string.Join(", ", result.Kept.Select(r => r.ReleaseId))}; removed {(result.Removed.Count == 0 ? "nothing" : string.Join(", ", result.Removed.Select(r => r.ReleaseId)))}");
             return 0;
         }));

@@ -31,6 +31,7 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
     public string? PrometheusQuery { get; set; }
     public string? PrometheusCondition { get; set; }
     public string? Retain { get; set; }
+    public string? PruneRegistry { get; set; }
     public ITaskItem[] InstanceEnvironment { get; set; } = [];
 
     [Output] public string RolloutOutcome { get; private set; } = "";
@@ -60,6 +61,7 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
                 PrometheusQuery = PrometheusQuery,
                 PrometheusCondition = PrometheusCondition,
                 Retain = Retain,
+                PruneRegistry = PruneRegistry,
                 InstanceEnvironment = InstanceEnvironment.ToDictionary(i => i.ItemSpec, i => i.GetMetadata("Value"), StringComparer.Ordinal),
             };
             var log = new ReleaseLog(

@@ -54,7 +54,7 @@ public static class Deployer
         var result = await engine.DeployAsync(scope, release, settings.Rollout.ToStrategy(), cancellationToken);
         if (result.Succeeded)
         {
-            await engine.PruneAsync(scope, Retain(settings), cancellationToken);
+            await PruneRegistryAsync(settings, await engine.PruneAsync(scope, Retain(settings), cancellationToken), log, cancellationToken);
         }
 
         return result;
@@ -71,10 +71,30 @@ public static class Deployer
     }
 
     /// <summary>Keeps the current and <c>ImmutableRetain</c> previous releases on the target.</summary>
-    public static Task<PruneResult> PruneAsync(DeploymentSettings settings, ReleaseLog log, CancellationToken cancellationToken)
+    public static async Task<PruneResult> PruneAsync(DeploymentSettings settings, ReleaseLog log, CancellationToken cancellationToken)
     {
         var (engine, scope) = Create(settings, log);
-        return engine.PruneAsync(scope, Retain(settings), cancellationToken);
+        var result = await engine.PruneAsync(scope, Retain(settings), cancellationToken);
+        await PruneRegistryAsync(settings, result, log, cancellationToken);
+        return result;
+    }
+
+    // With ImmutablePruneRegistry, a pruned release's manifest is deleted from its registry too, unless a kept release shares its digest.
+    private static async Task PruneRegistryAsync(DeploymentSettings settings, PruneResult pruned, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        if (!string.Equals(settings.PruneRegistry?.Trim(), "true", StringComparison.OrdinalIgnoreCase))
+        {
+            return;
+        }
+
+        var kept = pruned.Kept.Select(k => k.ImageDigest).ToHashSet(StringComparer.Ordinal);
+        foreach (var release in pruned.Removed.Where(r => !kept.Contains(r.ImageDigest) && !r.ImageSource.StartsWith("oci:", StringComparison.Ordinal)).DistinctBy(r => r.ImageDigest))
+        {
+            var reference = Images.ImageReference.Parse(release.ImageSource);
+            using var client = new Registry.RegistryClient(reference.Registry ?? Images.ImageReference.DockerHub, new Registry.RegistryClientOptions { GetEnvironmentVariable = settings.GetEnvironmentVariable, Log = log.Detail });
+            var deleted = await client.DeleteManifestAsync(reference.Repository, Images.Digest.Parse(release.ImageDigest), cancellationToken);
+            log.Info($"{(deleted ? "deleted" : "already gone")}: {client.Registry}/{reference.Repository}@{release.ImageDigest} (release {release.ReleaseId}) from the registry");
+        }
     }
 
     /// <summary>What runs, per group, with drift; repairs an interrupted rollout when asked.</summary>

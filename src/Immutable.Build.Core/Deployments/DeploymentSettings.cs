@@ -50,6 +50,9 @@ public sealed record DeploymentSettings
     /// <summary>ImmutableRetain: previous releases kept on the target (default 2).</summary>
     public string? Retain { get; init; }
 
+    /// <summary>ImmutablePruneRegistry: also delete pruned releases' manifests from their registry (default false).</summary>
+    public string? PruneRegistry { get; init; }
+
     /// <summary>Environment variables for every instance (ImmutableInstanceEnvironment items).</summary>
     public IReadOnlyDictionary<string, string> InstanceEnvironment { get; init; } = new Dictionary<string, string>();
 
