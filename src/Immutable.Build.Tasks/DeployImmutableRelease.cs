@@ -64,10 +64,7 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
                 PruneRegistry = PruneRegistry,
                 InstanceEnvironment = InstanceEnvironment.ToDictionary(i => i.ItemSpec, i => i.GetMetadata("Value"), StringComparer.Ordinal),
             };
-            var log = new ReleaseLog(
-                info => Log.LogMessage(MessageImportance.High, info),
-                detail => Log.LogMessage(MessageImportance.Normal, detail),
-                (code, warning) => Log.LogWarning("Immutable.Build", code, null, null, 0, 0, 0, 0, warning));
+            var log = TaskLog.For(Log);
             var result = Deployer.DeployAsync(settings, Deployer.ReleaseFrom(manifest, ReleaseManifest), log, _cancel.Token).GetAwaiter().GetResult();
             RolloutOutcome = result.Outcome;
             RolloutReport = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ReleaseManifest))!, "rollout.md");

@@ -53,10 +53,7 @@ public abstract class ReleaseTaskBase : MSTask, ICancelableTask
     {
         try
         {
-            Run(BuildRequest(), new ReleaseLog(
-                info => Log.LogMessage(MessageImportance.High, info),
-                detail => Log.LogMessage(MessageImportance.Normal, detail),
-                (code, warning) => Log.LogWarning("Immutable.Build", code, null, null, 0, 0, 0, 0, warning)));
+            Run(BuildRequest(), TaskLog.For(Log));
             return !Log.HasLoggedErrors;
         }
         catch (ImmutableBuildException e)

@@ -18,7 +18,7 @@ public static class LocalBench
     public static async Task<string> RunAsync(SampleWorkspace workspace, int rounds)
     {
         var state = TestEnvironment.NewWorkDir("bench-local-state");
-        var port = FreePort();
+        var port = TestNetwork.FreePort();
         var releases = new List<ReleaseRef>();
         for (var i = 0; i < 2; i++)
         {
@@ -44,7 +44,7 @@ public static class LocalBench
                     Target = "local",
                     App = "bench-" + replicas.ToString(CultureInfo.InvariantCulture),
                     StateDirectory = state,
-                    LocalPort = FreePort().ToString(CultureInfo.InvariantCulture),
+                    LocalPort = TestNetwork.FreePort().ToString(CultureInfo.InvariantCulture),
                     LocalHostAssembly = host,
                     Rollout = new RolloutSettings { Strategy = "bluegreen", Replicas = replicas.ToString(CultureInfo.InvariantCulture) },
                 };
@@ -88,7 +88,7 @@ public static class LocalBench
 
     private static async Task<double> AppStartSecondsAsync(string appDll)
     {
-        var port = FreePort();
+        var port = TestNetwork.FreePort();
         var info = new ProcessStartInfo("dotnet", [appDll]) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(appDll)! };
         info.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
         info.Environment["ASPNETCORE_HTTP_PORTS"] = "";
@@ -127,10 +127,4 @@ public static class LocalBench
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

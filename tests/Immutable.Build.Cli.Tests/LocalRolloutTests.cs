@@ -14,7 +14,7 @@ namespace Immutable.Build.Cli.Tests;
 public sealed partial class LocalRolloutTests : IAsyncLifetime
 {
     private readonly string _state = TestEnvironment.NewWorkDir("local-state");
-    private readonly int _port = FreePort();
+    private readonly int _port = TestNetwork.FreePort();
     private SampleWorkspace _workspace = null!;
 
     private static string Cli => Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.Cli", "bin", "Release", "net8.0", "immutable.dll");
@@ -369,12 +369,6 @@ public sealed partial class LocalRolloutTests : IAsyncLifetime
 
     private static string ReleaseOf(string greeting) => ReleasePattern().Match(greeting).Groups[1].Value;
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     [GeneratedRegex(@"release ([0-9a-f]{12}[^,)]*)")]
     private static partial Regex ReleasePattern();

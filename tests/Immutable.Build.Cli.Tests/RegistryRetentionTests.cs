@@ -9,7 +9,7 @@ namespace Immutable.Build.Cli.Tests;
 public sealed class RegistryRetentionTests(RegistryFixture registry) : IAsyncLifetime
 {
     private readonly string _state = TestEnvironment.NewWorkDir("retention-state");
-    private readonly int _port = FreePort();
+    private readonly int _port = TestNetwork.FreePort();
 
     private static string Cli => Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.Cli", "bin", "Release", "net8.0", "immutable.dll");
 
@@ -50,10 +50,4 @@ public sealed class RegistryRetentionTests(RegistryFixture registry) : IAsyncLif
         return response.StatusCode == HttpStatusCode.NotFound ? null : response.StatusCode;
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -37,7 +37,7 @@ public sealed class InfrastructureEndToEndTests(BaseImagesFixture bases, DockerE
         using var docker = DockerEndpoint.Parse(engine.DockerHost).CreateClient();
         await docker.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = $"{bases.Registry.Address}/tests/hello-e2e", Tag = tag }, null, new Progress<JSONMessage>(), ct);
 
-        var port = FreePort();
+        var port = TestNetwork.FreePort();
         var created = await docker.Containers.CreateContainerAsync(
             new CreateContainerParameters
             {
@@ -76,10 +76,4 @@ public sealed class InfrastructureEndToEndTests(BaseImagesFixture bases, DockerE
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

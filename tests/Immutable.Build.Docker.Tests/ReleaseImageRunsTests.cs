@@ -28,7 +28,7 @@ public sealed class ReleaseImageRunsTests(BaseImagesFixture bases, DockerEngineF
         var reference = publish["ImmutableImageReference"];
         await docker.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = reference[..reference.IndexOf('@', StringComparison.Ordinal)], Tag = publish["ImmutableImageDigest"] }, null, new Progress<JSONMessage>(), ct);
 
-        var port = FreePort();
+        var port = TestNetwork.FreePort();
         var created = await docker.Containers.CreateContainerAsync(
             new CreateContainerParameters
             {
@@ -82,10 +82,4 @@ public sealed class ReleaseImageRunsTests(BaseImagesFixture bases, DockerEngineF
         return null;
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -38,7 +38,7 @@ public sealed class BasicAuthRegistryFixture : InfraFixture
 
         var dir = _dir = TestEnvironment.NewWorkDir("auth-registry");
         await File.WriteAllTextAsync(Path.Combine(dir, "htpasswd"), $"{Username}:{await BcryptAsync(Password)}\n");
-        var port = FreePort();
+        var port = TestNetwork.FreePort();
         Address = $"127.0.0.1:{port}";
         var config = Path.Combine(dir, "config.yml");
         await File.WriteAllTextAsync(config, $"""
@@ -153,10 +153,4 @@ public sealed class BasicAuthRegistryFixture : InfraFixture
             : throw new InvalidOperationException($"python3 could not make a bcrypt hash for htpasswd (its crypt module is needed): {error}");
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }
