@@ -34,12 +34,6 @@ public static class ReleasePipeline
         var getEnv = EnvironmentReader(request);
         var manifestPath = Path.Combine(request.OutputDirectory, "release.json");
 
-        // A failed release must not leave the previous one looking current.
-        if (File.Exists(manifestPath))
-        {
-            File.Delete(manifestPath);
-        }
-
         var clock = System.Diagnostics.Stopwatch.StartNew();
         void Phase(string name)
         {
@@ -47,20 +41,43 @@ public static class ReleasePipeline
             clock.Restart();
         }
 
-        var revision = SourceRevisionReader.Read(new SourceRevisionOptions(request.ProjectDirectory, request.SourceRevision, request.EnvironmentVariables));
-        Phase("read source revision");
-        var policy = ReleaseTags.ParsePolicy(request.TagPolicy);
-        ReleaseTags.Validate(request.UserTags, "ContainerImageTags");
-        ReleaseTags.Validate(request.MovingTags, "ImmutableMovingTag");
-        var format = ParseFormat(request.ImageFormat);
-        log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")}), image time {ImageAssembler.FormatTime(revision.CommitTime)}");
-
-        var fingerprint = request.ArchiveOutputPath is null ? ReleaseShortcut.Fingerprint(request, revision) : null;
-        if (fingerprint is not null && await ReleaseShortcut.TryAdoptAsync(request, fingerprint, manifestPath, getEnv, log, cancellationToken) is { } adopted)
+        // A failed release must not leave the previous one looking current; an adopted one rewrites it only if it changed.
+        void RemoveStaleManifest()
         {
-            Phase("adopt the unchanged release");
-            return adopted;
+            if (File.Exists(manifestPath))
+            {
+                File.Delete(manifestPath);
+            }
         }
+
+        SourceRevision revision;
+        TagPolicy policy;
+        ManifestFormat format;
+        string? fingerprint;
+        try
+        {
+            revision = SourceRevisionReader.Read(new SourceRevisionOptions(request.ProjectDirectory, request.SourceRevision, request.EnvironmentVariables));
+            Phase("read source revision");
+            policy = ReleaseTags.ParsePolicy(request.TagPolicy);
+            ReleaseTags.Validate(request.UserTags, "ContainerImageTags");
+            ReleaseTags.Validate(request.MovingTags, "ImmutableMovingTag");
+            format = ParseFormat(request.ImageFormat);
+            log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")}), image time {ImageAssembler.FormatTime(revision.CommitTime)}");
+
+            fingerprint = request.ArchiveOutputPath is null ? ReleaseShortcut.Fingerprint(request, revision) : null;
+            if (fingerprint is not null && await ReleaseShortcut.TryAdoptAsync(request, fingerprint, manifestPath, getEnv, log, cancellationToken) is { } adopted)
+            {
+                Phase("adopt the unchanged release");
+                return adopted;
+            }
+        }
+        catch
+        {
+            RemoveStaleManifest();
+            throw;
+        }
+
+        RemoveStaleManifest();
 
         // The base image is resolved over the network while the layers are built.
         using var baseClient = BaseRegistryClient(request, getEnv, log);
@@ -141,7 +158,7 @@ public static class ReleasePipeline
         };
         var manifest = ReleaseManifestBuilder.Build(request, releaseId, revision, releaseImage);
         ReleaseManifestFile.Write(manifestPath, manifest);
-        ReleaseShortcut.Remember(request, fingerprint, manifest);
+        ReleaseShortcut.Remember(request, fingerprint, manifest, manifestPath);
 
         log.Info($"release {releaseId}: {reference}");
         foreach (var layer in image.Layers.Where(l => !l.IsBase))

@@ -99,7 +99,12 @@ internal static class ReleaseShortcut
             }
         }
 
-        ReleaseManifestFile.Write(manifestPath, last.Manifest);
+        // release.json is rewritten only when it is not already the recorded one.
+        if (!File.Exists(manifestPath) || File.ReadAllText(manifestPath) != last.ManifestJson)
+        {
+            ReleaseManifestFile.Write(manifestPath, last.Manifest);
+        }
+
         log.Info($"release {last.Manifest.ReleaseId}: {image.Reference}");
         log.Info($"  release manifest {manifestPath}");
         return new ReleaseResult(last.Manifest.ReleaseId, image.Digest, image.Reference, manifestPath, image.Tags, last.Manifest);
@@ -136,7 +141,7 @@ internal static class ReleaseShortcut
     }
 
     /// <summary>Records a finished release for the next rerun.</summary>
-    public static void Remember(ReleaseRequest request, string? fingerprint, ReleaseManifest manifest)
+    public static void Remember(ReleaseRequest request, string? fingerprint, ReleaseManifest manifest, string manifestPath)
     {
         var record = Path.Combine(request.LayerCacheDirectory, FileName);
         if (fingerprint is null)
@@ -156,13 +161,13 @@ internal static class ReleaseShortcut
             .Select(f => new FileInfo(f))
             .Select(f => new PublishedFile(Path.GetRelativePath(root, f.FullName), f.Length, f.LastWriteTimeUtc.Ticks, Hash(f.FullName)))
             .ToList();
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(new ShortcutRecord(fingerprint, files, manifest), ReleaseRequestJson.Default.ShortcutRecord));
+        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(new ShortcutRecord(fingerprint, files, manifest, File.ReadAllText(manifestPath)), ReleaseRequestJson.Default.ShortcutRecord));
         File.Move(temp, record, overwrite: true);
     }
 }
 
 /// <summary>What the shortcut remembers: the fingerprint, the publish files and the release they produced.</summary>
-internal sealed record ShortcutRecord(string Fingerprint, IReadOnlyList<PublishedFile> Files, ReleaseManifest Manifest);
+internal sealed record ShortcutRecord(string Fingerprint, IReadOnlyList<PublishedFile> Files, ReleaseManifest Manifest, string ManifestJson);
 
 /// <summary>A publish file as last released; the hash settles files that were rewritten with the same bytes.</summary>
 internal sealed record PublishedFile(string Path, long Size, long Ticks, string Sha256);
