@@ -41,47 +41,36 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
     public void Cancel() => _cancel.Cancel();
 
     /// <inheritdoc />
-    public override bool Execute()
+    public override bool Execute() =>
+        TaskLog.Guard(Log, _cancel.Token, "The rollout was cancelled; the next deploy or `immutable status --repair` converges it.", Deploy);
+
+    private void Deploy()
     {
-        try
+        var manifest = ReleaseManifestFile.Read(ReleaseManifest);
+        var settings = new DeploymentSettings
         {
-            var manifest = ReleaseManifestFile.Read(ReleaseManifest);
-            var settings = new DeploymentSettings
-            {
-                Target = Target,
-                App = manifest.App,
-                Environment = Environment,
-                StateDirectory = StateDirectory,
-                LocalPort = LocalPort,
-                Rollout = new RolloutSettings { Strategy = Strategy, Replicas = Replicas, CanarySteps = CanarySteps, CanaryPause = CanaryPause, KeepOldFor = KeepOldFor, BatchSize = BatchSize, MaxSurge = MaxSurge, AnalysisWindow = AnalysisWindow },
-                HealthPath = HealthPath,
-                HealthTimeout = HealthTimeout,
-                CheckReleaseIdentity = CheckReleaseIdentity,
-                PrometheusUrl = PrometheusUrl,
-                PrometheusQuery = PrometheusQuery,
-                PrometheusCondition = PrometheusCondition,
-                Retain = Retain,
-                PruneRegistry = PruneRegistry,
-                InstanceEnvironment = InstanceEnvironment.ToDictionary(i => i.ItemSpec, i => i.GetMetadata("Value"), StringComparer.Ordinal),
-            };
-            var log = TaskLog.For(Log);
-            var result = Deployer.DeployAsync(settings, Deployer.ReleaseFrom(manifest, ReleaseManifest), log, _cancel.Token).GetAwaiter().GetResult();
-            RolloutOutcome = result.Outcome;
-            RolloutReport = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ReleaseManifest))!, "rollout.md");
-            File.WriteAllText(RolloutReport, result.Report);
-            Log.LogMessage(MessageImportance.High, $"rollout of {result.Release.ReleaseId}: {result.Outcome}{(result.Reason is null ? "" : " (" + result.Reason + ")")}; report {RolloutReport}");
-            result.ThrowIfNotSucceeded();
-            return true;
-        }
-        catch (ImmutableBuildException e)
-        {
-            Log.LogError("Immutable.Build", e.Code, null, null, 0, 0, 0, 0, e.Message);
-            return false;
-        }
-        catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
-        {
-            Log.LogError("Immutable.Build", "IMB0002", null, null, 0, 0, 0, 0, "The rollout was cancelled; the next deploy or `immutable status --repair` converges it.");
-            return false;
-        }
+            Target = Target,
+            App = manifest.App,
+            Environment = Environment,
+            StateDirectory = StateDirectory,
+            LocalPort = LocalPort,
+            Rollout = new RolloutSettings { Strategy = Strategy, Replicas = Replicas, CanarySteps = CanarySteps, CanaryPause = CanaryPause, KeepOldFor = KeepOldFor, BatchSize = BatchSize, MaxSurge = MaxSurge, AnalysisWindow = AnalysisWindow },
+            HealthPath = HealthPath,
+            HealthTimeout = HealthTimeout,
+            CheckReleaseIdentity = CheckReleaseIdentity,
+            PrometheusUrl = PrometheusUrl,
+            PrometheusQuery = PrometheusQuery,
+            PrometheusCondition = PrometheusCondition,
+            Retain = Retain,
+            PruneRegistry = PruneRegistry,
+            InstanceEnvironment = InstanceEnvironment.ToDictionary(i => i.ItemSpec, i => i.GetMetadata("Value"), StringComparer.Ordinal),
+        };
+        var log = TaskLog.For(Log);
+        var result = Deployer.DeployAsync(settings, Deployer.ReleaseFrom(manifest, ReleaseManifest), log, _cancel.Token).GetAwaiter().GetResult();
+        RolloutOutcome = result.Outcome;
+        RolloutReport = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ReleaseManifest))!, "rollout.md");
+        File.WriteAllText(RolloutReport, result.Report);
+        Log.LogMessage(MessageImportance.High, $"rollout of {result.Release.ReleaseId}: {result.Outcome}{(result.Reason is null ? "" : " (" + result.Reason + ")")}; report {RolloutReport}");
+        result.ThrowIfNotSucceeded();
     }
 }

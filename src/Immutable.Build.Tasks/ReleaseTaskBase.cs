@@ -49,31 +49,8 @@ public abstract class ReleaseTaskBase : MSTask, ICancelableTask
     public void Cancel() => _cancel.Cancel();
 
     /// <inheritdoc />
-    public sealed override bool Execute()
-    {
-        try
-        {
-            Run(BuildRequest(), TaskLog.For(Log));
-            return !Log.HasLoggedErrors;
-        }
-        catch (ImmutableBuildException e)
-        {
-            Log.LogError("Immutable.Build", e.Code, null, null, 0, 0, 0, 0, e.Message);
-            return false;
-        }
-        catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
-        {
-            Log.LogError("Immutable.Build", "IMB0002", null, null, 0, 0, 0, 0, "The release was cancelled; nothing was tagged. Publish again to finish it.");
-            return false;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or HttpRequestException or InvalidOperationException or ArgumentException or NotSupportedException)
-        {
-            // An unforeseen failure still gets a code and one line; the detail goes to the diagnostic log.
-            Log.LogError("Immutable.Build", "IMB0003", null, null, 0, 0, 0, 0, $"The release failed unexpectedly: {e.GetType().Name}: {e.Message} Nothing was tagged. Rerun with -v:diag for the details, and report it if it persists.");
-            Log.LogMessage(MessageImportance.Low, e.ToString());
-            return false;
-        }
-    }
+    public sealed override bool Execute() =>
+        TaskLog.Guard(Log, _cancel.Token, "The release was cancelled; nothing was tagged. Publish again to finish it.", () => Run(BuildRequest(), TaskLog.For(Log)));
 
     /// <summary>The one Core call of this task.</summary>
     protected abstract void Run(ReleaseRequest request, ReleaseLog log);

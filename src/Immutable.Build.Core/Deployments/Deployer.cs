@@ -91,7 +91,7 @@ public static class Deployer
         foreach (var release in pruned.Removed.Where(r => !kept.Contains(r.ImageDigest) && !r.ImageSource.StartsWith("oci:", StringComparison.Ordinal)).DistinctBy(r => r.ImageDigest))
         {
             var reference = Images.ImageReference.Parse(release.ImageSource);
-            using var client = new Registry.RegistryClient(reference.Registry ?? Images.ImageReference.DockerHub, new Registry.RegistryClientOptions { GetEnvironmentVariable = settings.GetEnvironmentVariable, Log = log.Detail });
+            using var client = ReleasePipeline.RegistryClientFor(reference.Registry ?? Images.ImageReference.DockerHub, settings.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable, log);
             var deleted = await client.DeleteManifestAsync(reference.Repository, Images.Digest.Parse(release.ImageDigest), cancellationToken);
             log.Info($"{(deleted ? "deleted" : "already gone")}: {client.Registry}/{reference.Repository}@{release.ImageDigest} (release {release.ReleaseId}) from the registry");
         }

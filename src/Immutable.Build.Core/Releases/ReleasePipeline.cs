@@ -58,9 +58,8 @@ public static class ReleasePipeline
         {
             revision = SourceRevisionReader.Read(new SourceRevisionOptions(request.ProjectDirectory, request.SourceRevision, request.EnvironmentVariables));
             Phase("read source revision");
+            ReleaseSettings.Validate(request.UserTags, request.MovingTags, request.TagPolicy, repository: null);
             policy = ReleaseTags.ParsePolicy(request.TagPolicy);
-            ReleaseTags.Validate(request.UserTags, "ContainerImageTags");
-            ReleaseTags.Validate(request.MovingTags, "ImmutableMovingTag");
             format = ParseFormat(request.ImageFormat);
             log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")}), image time {ImageAssembler.FormatTime(revision.CommitTime)}");
 
@@ -174,6 +173,10 @@ public static class ReleasePipeline
     internal static Func<string, string?> EnvironmentReader(ReleaseRequest request) =>
         request.EnvironmentVariables is { } env ? name => env.GetValueOrDefault(name) : Environment.GetEnvironmentVariable;
 
+    /// <summary>A registry client that sees the release's environment (credentials, insecure registries) and logs to its detail log.</summary>
+    internal static RegistryClient RegistryClientFor(string registry, Func<string, string?> getEnv, ReleaseLog log) =>
+        new(registry, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });
+
     private static ManifestFormat ParseFormat(string? value) => (value ?? "").Trim().ToLowerInvariant() switch
     {
         "" or "oci" => ManifestFormat.Oci,
@@ -225,7 +228,7 @@ public static class ReleasePipeline
         }
 
         var reference = ImageReference.Parse(request.BaseImage);
-        return new RegistryClient(reference.Registry ?? ImageReference.DockerHub, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });
+        return RegistryClientFor(reference.Registry ?? ImageReference.DockerHub, getEnv, log);
     }
 
     private static IBaseImageSource BaseSource(ReleaseRequest request, RegistryClient? client)
@@ -299,7 +302,7 @@ public static class ReleasePipeline
 
     private static async Task<string> PushAsync(ReleaseRequest request, string registry, AssembledImage image, List<string> tags, List<string> movingTags, Func<string, string?> getEnv, ReleaseLog log, CancellationToken cancellationToken)
     {
-        using var client = new RegistryClient(registry, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });
+        using var client = RegistryClientFor(registry, getEnv, log);
         var push = await ImagePusher.PushAsync(client, request.Repository, image.Content, tags, request.AllowTagOverwrite, log.Detail, cancellationToken);
         foreach (var tag in push.Tags)
         {

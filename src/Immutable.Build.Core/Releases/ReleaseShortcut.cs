@@ -71,7 +71,7 @@ internal static class ReleaseShortcut
         var tags = image.Tags.Concat(image.MovingTags).ToList();
         if (request.Registry is { } registry)
         {
-            using var client = new RegistryClient(registry, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });
+            using var client = ReleasePipeline.RegistryClientFor(registry, getEnv, log);
             foreach (var tag in tags)
             {
                 if ((await client.HeadManifestAsync(request.Repository, tag, cancellationToken))?.Digest != digest)

@@ -38,7 +38,7 @@ public static class SdkEngineRelease
             return;
         }
 
-        using var client = new RegistryClient(registry, new RegistryClientOptions { GetEnvironmentVariable = ReleasePipeline.EnvironmentReader(request), Log = log.Detail });
+        using var client = ReleasePipeline.RegistryClientFor(registry, ReleasePipeline.EnvironmentReader(request), log);
         var existing = new List<TagGuardResult>();
         foreach (var tag in tags)
         {
