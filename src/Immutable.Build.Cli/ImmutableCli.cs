@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Immutable.Build;
 using Immutable.Build.Deployments;
+using Immutable.Build.Docker;
 using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
@@ -18,9 +19,17 @@ internal static class ImmutableCli
 {
     private static readonly Option<string?> App = new("--app") { Description = "The app (release.json's app). Default: the app of ./release.json or of --release." };
     private static readonly Option<string?> Environment = new("--environment", "-e") { Description = "The environment. Default: default." };
-    private static readonly Option<string?> Target = new("--target") { Description = "The deployment target: local (default)." };
+    private static readonly Option<string?> Target = new("--target") { Description = "The deployment target: local (default) or docker." };
     private static readonly Option<string?> StateDir = new("--state-dir") { Description = "The state directory. Default: $IMMUTABLE_STATE_DIR, else ~/.local/state/immutable-build." };
     private static readonly Option<string?> LocalPort = new("--local-port") { Description = "The local target's proxy port. Default: 5080." };
+    private static readonly Option<string?> DockerHosts = new("--docker-hosts") { Description = "Docker target: engine endpoints separated by ';' (unix:///var/run/docker.sock, tcp://host:2376). Default: $DOCKER_HOST, else the local socket." };
+    private static readonly Option<string?> DockerTls = new("--docker-tls-cert-path") { Description = "Docker target: a folder with ca.pem, cert.pem and key.pem for tcp endpoints. Default: $DOCKER_CERT_PATH when $DOCKER_TLS_VERIFY is set." };
+    private static readonly Option<string?> DockerProxyPort = new("--docker-proxy-port") { Description = "Docker target: the app's stable port on each host. Default: 8080." };
+    private static readonly Option<string?> DockerHostBatch = new("--docker-host-batch") { Description = "Docker target: hosts launched at once: 1 (host by host, default), N, or all." };
+    private static readonly Option<string?> DockerRestartPolicy = new("--docker-restart-policy") { Description = "Docker target: no, on-failure[:N], unless-stopped (default) or always." };
+    private static readonly Option<string?> DockerMemory = new("--docker-memory") { Description = "Docker target: memory limit per container, e.g. 512m." };
+    private static readonly Option<string?> DockerCpus = new("--docker-cpus") { Description = "Docker target: CPU limit per container, e.g. 1.5." };
+    private static readonly Option<string?> DockerStopGrace = new("--docker-stop-grace") { Description = "Docker target: between SIGTERM and SIGKILL when a container stops. Default: 10s." };
     private static readonly Option<string> Output = new("--output", "-o") { Description = "text or json.", DefaultValueFactory = _ => "text" };
 
     public static async Task<int> RunAsync(string[] args)
@@ -177,7 +186,7 @@ internal static class ImmutableCli
 
     private static Command Scoped(Command command, params Option[] extra)
     {
-        foreach (var option in new Option[] { App, Environment, Target, StateDir, LocalPort }.Concat(extra))
+        foreach (var option in new Option[] { App, Environment, Target, StateDir, LocalPort, DockerHosts, DockerTls, DockerProxyPort, DockerHostBatch, DockerRestartPolicy, DockerMemory, DockerCpus, DockerStopGrace }.Concat(extra))
         {
             command.Options.Add(option);
         }
@@ -203,6 +212,18 @@ internal static class ImmutableCli
             Target = parse.GetValue(Target) ?? "local",
             StateDirectory = parse.GetValue(StateDir),
             LocalPort = parse.GetValue(LocalPort),
+            Docker = new DockerDeploymentSettings
+            {
+                Hosts = parse.GetValue(DockerHosts),
+                TlsCertPath = parse.GetValue(DockerTls),
+                ProxyPort = parse.GetValue(DockerProxyPort),
+                HostBatch = parse.GetValue(DockerHostBatch),
+                RestartPolicy = parse.GetValue(DockerRestartPolicy),
+                Memory = parse.GetValue(DockerMemory),
+                Cpus = parse.GetValue(DockerCpus),
+                StopGrace = parse.GetValue(DockerStopGrace),
+            },
+            TargetProviders = [new DockerTargetProvider()],
         };
     }
 

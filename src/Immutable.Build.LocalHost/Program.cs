@@ -13,6 +13,8 @@ using Yarp.ReverseProxy.Forwarder;
 //   Immutable.Build.LocalHost run    --state-dir <dir>   the host itself (started detached by LocalHostControl)
 //   Immutable.Build.LocalHost ensure --state-dir <dir>   starts the host when none answers, prints its pid and control port
 //   Immutable.Build.LocalHost stop   --state-dir <dir>   stops the host and every instance
+//   Immutable.Build.LocalHost proxy  --port <n> [--listen <ip>] [--routes <file>] [--applied <file>] [--scope <key>]
+//                                                        one app's proxy, routed by a file (the Docker target's proxy)
 var verb = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "run";
 var options = Options.Parse(args.SkipWhile(a => !a.StartsWith('-')).ToArray());
 var stateDirectory = Path.GetFullPath(options.GetValueOrDefault("state-dir") ?? LocalTargetOptions.DefaultStateDirectory());
@@ -23,6 +25,7 @@ try
         "run" => await HostMain.RunAsync(stateDirectory),
         "ensure" => await HostMain.EnsureAsync(stateDirectory),
         "stop" => await HostMain.StopAsync(stateDirectory),
+        "proxy" => await StandaloneProxy.RunAsync(options),
         _ => HostMain.Usage(verb),
     };
 }

@@ -45,14 +45,18 @@ internal sealed class ScopeProxy : IAsyncDisposable
     }
 
     /// <summary>Starts listening on <paramref name="port"/> (0: a free port); throws IOException when the port is taken.</summary>
-    public static async Task<ScopeProxy> StartAsync(string scopeKey, int port, IHttpForwarder forwarder, HttpMessageInvoker client, CancellationToken ct)
+    public static Task<ScopeProxy> StartAsync(string scopeKey, int port, IHttpForwarder forwarder, HttpMessageInvoker client, CancellationToken ct) =>
+        StartAsync(scopeKey, IPAddress.Loopback, port, forwarder, client, ct);
+
+    /// <summary>Starts listening on <paramref name="address"/>:<paramref name="port"/>.</summary>
+    public static async Task<ScopeProxy> StartAsync(string scopeKey, IPAddress address, int port, IHttpForwarder forwarder, HttpMessageInvoker client, CancellationToken ct)
     {
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.WebHost.UseKestrelCore().ConfigureKestrel(o =>
         {
             o.AddServerHeader = false;
             o.Limits.MaxRequestBodySize = null;
-            o.Listen(IPAddress.Loopback, port);
+            o.Listen(address, port);
         });
         var app = builder.Build();
         var proxy = new ScopeProxy(app, forwarder, client, scopeKey);
@@ -67,8 +71,8 @@ internal sealed class ScopeProxy : IAsyncDisposable
             throw;
         }
 
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        proxy.Port = new Uri(address).Port;
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        proxy.Port = new Uri(bound).Port;
         return proxy;
     }
 

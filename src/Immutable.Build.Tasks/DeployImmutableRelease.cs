@@ -16,6 +16,14 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
     public string? Environment { get; set; }
     public string? StateDirectory { get; set; }
     public string? LocalPort { get; set; }
+    public string? DockerHosts { get; set; }
+    public string? DockerTlsCertPath { get; set; }
+    public string? DockerHostBatch { get; set; }
+    public string? DockerProxyPort { get; set; }
+    public string? DockerRestartPolicy { get; set; }
+    public string? DockerMemory { get; set; }
+    public string? DockerCpus { get; set; }
+    public string? DockerStopGrace { get; set; }
     public string? Strategy { get; set; }
     public string? Replicas { get; set; }
     public string? CanarySteps { get; set; }
@@ -54,6 +62,18 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
             Environment = Environment,
             StateDirectory = StateDirectory,
             LocalPort = LocalPort,
+            Docker = new DockerDeploymentSettings
+            {
+                Hosts = DockerHosts,
+                TlsCertPath = DockerTlsCertPath,
+                HostBatch = DockerHostBatch,
+                ProxyPort = DockerProxyPort,
+                RestartPolicy = DockerRestartPolicy,
+                Memory = DockerMemory,
+                Cpus = DockerCpus,
+                StopGrace = DockerStopGrace,
+            },
+            TargetProviders = [new Docker.DockerTargetProvider()],
             Rollout = new RolloutSettings { Strategy = Strategy, Replicas = Replicas, CanarySteps = CanarySteps, CanaryPause = CanaryPause, KeepOldFor = KeepOldFor, BatchSize = BatchSize, MaxSurge = MaxSurge, AnalysisWindow = AnalysisWindow },
             HealthPath = HealthPath,
             HealthTimeout = HealthTimeout,

@@ -170,11 +170,20 @@ public static class Deployer
                 var port = string.IsNullOrWhiteSpace(settings.LocalPort) ? LocalTargetOptions.DefaultProxyPort
                     : int.TryParse(settings.LocalPort, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p
                     : throw new ImmutableBuildException("IMB6104", $"ImmutableLocalPort='{settings.LocalPort}' is not a TCP port; give a number from 1 to 65535.");
-                var host = settings.LocalHostAssembly is { Length: > 0 } h ? h : DefaultHostAssembly();
-                return new LocalTarget(new LocalTargetOptions(state, host, port) { Log = log.Detail });
-            default:
-                throw new ImmutableBuildException("IMB6105", $"ImmutableTarget='{settings.Target}' is not a target here; use local (docker and ec2 come with their packages).");
+                return new LocalTarget(new LocalTargetOptions(state, HostAssembly(settings), port) { Log = log.Detail });
+            case var name:
+                var provider = settings.TargetProviders.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
+                return provider is not null
+                    ? provider.Create(settings, state, log)
+                    : throw new ImmutableBuildException("IMB6105", $"ImmutableTarget='{settings.Target}' is not a target here; use {string.Join(", ", new[] { "local" }.Concat(settings.TargetProviders.Select(p => p.Name)))}.");
         }
+    }
+
+    /// <summary>The local host's assembly of the settings, or the one shipped beside Core (it also serves as the Docker target's proxy).</summary>
+    public static string HostAssembly(DeploymentSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return settings.LocalHostAssembly is { Length: > 0 } h ? h : DefaultHostAssembly();
     }
 
     // Next to this assembly in the tool and in the package's tasks folder: localhost/Immutable.Build.LocalHost.dll.

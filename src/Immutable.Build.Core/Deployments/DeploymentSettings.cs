@@ -1,4 +1,5 @@
 using Immutable.Build.Rollout;
+using Immutable.Build.Targets;
 
 namespace Immutable.Build.Deployments;
 
@@ -58,4 +59,38 @@ public sealed record DeploymentSettings
 
     /// <summary>Environment lookup (state dir, GITHUB_STEP_SUMMARY, credentials); null = the process's.</summary>
     public Func<string, string?>? GetEnvironmentVariable { get; init; }
+
+    /// <summary>The Docker target's settings (ImmutableTarget=docker).</summary>
+    public DockerDeploymentSettings Docker { get; init; } = new();
+
+    /// <summary>Targets beyond the built-in local one that the adapter ships (docker, ...).</summary>
+    public IReadOnlyList<IDeploymentTargetProvider> TargetProviders { get; init; } = [];
+}
+
+/// <summary>The Docker target's settings, as strings from ImmutableDocker* properties or CLI options.</summary>
+public sealed record DockerDeploymentSettings
+{
+    /// <summary>ImmutableDockerHosts: engine endpoints separated by ';' (unix:///var/run/docker.sock, tcp://host:2376); default DOCKER_HOST, then the local socket.</summary>
+    public string? Hosts { get; init; }
+
+    /// <summary>ImmutableDockerTlsCertPath: a folder with ca.pem, cert.pem and key.pem for tcp endpoints; default DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set.</summary>
+    public string? TlsCertPath { get; init; }
+
+    /// <summary>ImmutableDockerHostBatch: hosts launched at once (1 = host by host, the default; 0 = all at once).</summary>
+    public string? HostBatch { get; init; }
+
+    /// <summary>ImmutableDockerProxyPort: the stable port of the app's proxy on each host (default 8080).</summary>
+    public string? ProxyPort { get; init; }
+
+    /// <summary>ImmutableDockerRestartPolicy: no, on-failure[:N], unless-stopped (default) or always.</summary>
+    public string? RestartPolicy { get; init; }
+
+    /// <summary>ImmutableDockerMemory: memory limit per container, e.g. 512m or 1g.</summary>
+    public string? Memory { get; init; }
+
+    /// <summary>ImmutableDockerCpus: CPU limit per container, e.g. 1.5.</summary>
+    public string? Cpus { get; init; }
+
+    /// <summary>ImmutableDockerStopGrace: between SIGTERM and SIGKILL when a container is stopped (default 10s).</summary>
+    public string? StopGrace { get; init; }
 }

@@ -174,6 +174,9 @@ public static class ReleasePipeline
         request.EnvironmentVariables is { } env ? name => env.GetValueOrDefault(name) : Environment.GetEnvironmentVariable;
 
     /// <summary>A registry client that sees the release's environment (credentials, insecure registries) and logs to its detail log.</summary>
+    /// <summary>The image label naming the app; every container of the image carries it too.</summary>
+    public const string AppLabel = "immutable.app";
+
     internal static RegistryClient RegistryClientFor(string registry, Func<string, string?> getEnv, ReleaseLog log) =>
         new(registry, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });
 
@@ -268,6 +271,9 @@ public static class ReleasePipeline
         }
 
         labels["org.opencontainers.image.revision"] = revision.Commit;
+
+        // Containers inherit image labels: a container of the app that someone started by hand is still recognised (drift).
+        labels[AppLabel] = request.AppName;
         if (revision.RepositoryUrl is { } url)
         {
             labels["org.opencontainers.image.source"] = url.EndsWith(".git", StringComparison.Ordinal) ? url[..^4] : url;

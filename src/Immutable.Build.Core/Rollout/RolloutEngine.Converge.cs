@@ -119,10 +119,35 @@ public sealed partial class RolloutEngine
         var alive = previous.Select(g => (g, observed.Instances.Count(i => i.Group == g && IsRunning(i.Status)))).Where(p => p.Item2 > 0).ToList();
         var weights = Split(100, alive);
         _options.Log.Info($"rollback: traffic to {Describe(weights)}; decommission {string.Join(", ", next)}");
-        await _target.RouteAsync(scope, weights, cancellationToken);
-        foreach (var group in next.Where(g => observed.Instances.Any(i => i.Group == g)))
+
+        // Every part is tried even when one fails (a host of several that is unreachable): what can be rolled back
+        // is, and the rest is converged by the next call once the host answers again.
+        var failures = new List<Exception>();
+        async Task TryAsync(Func<Task> action)
         {
-            await _target.DecommissionAsync(scope, group, TimeSpan.Zero, cancellationToken);
+            try
+            {
+                await action();
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                failures.Add(e);
+            }
+        }
+
+        await TryAsync(() => _target.RouteAsync(scope, weights, cancellationToken));
+        foreach (var group in next.Where(g => observed.Instances.Any(i => i.Group == g) || observed.Unreachable.Count > 0))
+        {
+            await TryAsync(() => _target.DecommissionAsync(scope, group, TimeSpan.Zero, cancellationToken));
+        }
+
+        if (failures.Count == 1)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failures[0]).Throw();
+        }
+        else if (failures.Count > 1)
+        {
+            throw new AggregateException(string.Join("; ", failures.Select(f => f.Message).Distinct()), failures);
         }
 
         return alive.Select(a => a.g).ToList();

@@ -293,7 +293,13 @@ public sealed partial class RolloutEngine
         var deadline = Time.GetUtcNow() + _options.StartTimeout;
         while (true)
         {
-            var instances = (await _target.ObserveAsync(run.Scope, cancellationToken)).Instances.Where(i => i.Group == group).ToList();
+            var observed = await _target.ObserveAsync(run.Scope, cancellationToken);
+            if (observed.Unreachable.Count > 0)
+            {
+                throw new StepFailedException($"{group}: {string.Join("; ", observed.Unreachable)}", group);
+            }
+
+            var instances = observed.Instances.Where(i => i.Group == group).ToList();
             if (instances.FirstOrDefault(i => IsDead(i.Status)) is { } dead)
             {
                 throw new StepFailedException($"instance {dead.Id} of {group} is {dead.Status}", group);

@@ -154,6 +154,11 @@ public sealed partial class RolloutEngine
                 }
             }
 
+            foreach (var host in state.Unreachable)
+            {
+                drift.Add(new DriftItem("", "", $"not observed: {host}"));
+            }
+
             foreach (var g in currentGroups.Where(g => !state.Instances.Any(i => i.Group == g && IsRunning(i.Status))))
             {
                 drift.Add(new DriftItem("", g, $"current group {g} has no running instance"));

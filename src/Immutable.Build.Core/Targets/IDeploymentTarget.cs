@@ -59,4 +59,8 @@ public sealed record LaunchRequest(DeploymentScope Scope, ReleaseRef Release, st
 public sealed record InstanceInfo(string Id, DeploymentScope Scope, string ReleaseId, string ImageDigest, string Group, Uri Address, string Status, bool ManagedByRollout = true);
 
 /// <summary>What a target observes.</summary>
-public sealed record TargetState(IReadOnlyList<InstanceInfo> Instances, IReadOnlyDictionary<string, int> WeightsByGroup, Uri? Entrypoint);
+public sealed record TargetState(IReadOnlyList<InstanceInfo> Instances, IReadOnlyDictionary<string, int> WeightsByGroup, Uri? Entrypoint)
+{
+    /// <summary>Hosts the target could not reach, each with the reason: what they run is missing from <see cref="Instances"/>.</summary>
+    public IReadOnlyList<string> Unreachable { get; init; } = [];
+}
