@@ -33,7 +33,7 @@ internal static class DockerErrors
     private static string Describe(Exception e) => e switch
     {
         global::Docker.DotNet.DockerApiException api => $"{(int)api.StatusCode} {api.ResponseBody?.Trim()}",
-        AggregateException { InnerException: { } inner } => Describe(inner),
+        AggregateException { InnerExceptions.Count: 1 } aggregate => Describe(aggregate.InnerExceptions[0]),
         _ when e.InnerException is { } inner && e is HttpRequestException or TimeoutException or IOException => $"{e.Message} ({inner.Message})",
         _ => e.Message,
     };

@@ -574,7 +574,7 @@ internal sealed class DockerHost
         {
             return false;
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or TimeoutException or DockerApiException)
+        catch (Exception e) when (IsHostFailure(e))
         {
             throw DockerErrors.Host(Name, "inspect image", e);
         }
@@ -598,7 +598,7 @@ internal sealed class DockerHost
         {
             return null;
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or TimeoutException or DockerApiException)
+        catch (Exception e) when (IsHostFailure(e))
         {
             throw DockerErrors.Host(Name, $"read {path}", e);
         }
@@ -638,7 +638,7 @@ internal sealed class DockerHost
             var (stdout, stderr) = await logs.ReadOutputToEndAsync(ct);
             return string.Join(" | ", (stdout + stderr).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).TakeLast(8));
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or DockerApiException)
+        catch (Exception e) when (IsHostFailure(e))
         {
             return "";
         }
@@ -669,7 +669,7 @@ internal sealed class DockerHost
         {
             return await call();
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or TimeoutException or DockerApiException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (IsHostFailure(e))
         {
             throw DockerErrors.Host(Name, what, e);
         }
@@ -681,11 +681,14 @@ internal sealed class DockerHost
         {
             await call();
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or TimeoutException or DockerApiException or System.Net.Sockets.SocketException)
+        catch (Exception e) when (IsHostFailure(e))
         {
             throw DockerErrors.Host(Name, what, e);
         }
     }
+
+    /// <summary>What an unreachable or failing engine throws (the client wraps some of it in AggregateException); not our own errors or a cancellation.</summary>
+    private static bool IsHostFailure(Exception e) => e is not ImmutableBuildException and not OperationCanceledException and not ArgumentException;
 
     private static async Task TryAsync(Func<Task> call)
     {
@@ -693,7 +696,7 @@ internal sealed class DockerHost
         {
             await call();
         }
-        catch (Exception e) when (e is HttpRequestException or IOException or DockerApiException)
+        catch (Exception e) when (IsHostFailure(e))
         {
             // Clean-up only; what it leaves is found and removed by the next run.
         }

@@ -125,5 +125,11 @@ Console.WriteLine("rollout on the local target:");
 var localTable = await LocalBench.RunAsync(workspace, Math.Max(1, runs / 2));
 Console.WriteLine(localTable);
 await File.WriteAllTextAsync(Path.Combine(outDir, "local.md"), localTable);
+
+Console.WriteLine();
+Console.WriteLine("rollout on the Docker target (one real engine):");
+var dockerTable = await DockerBench.RunAsync(workspace, bases, Math.Max(1, runs / 2));
+Console.WriteLine(dockerTable);
+await File.WriteAllTextAsync(Path.Combine(outDir, "docker.md"), dockerTable);
 await bases.DisposeAsync();
 return 0;

@@ -158,8 +158,14 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
 
     public SampleWorkspace Workspace { get; private set; } = null!;
 
-    /// <summary>The engines the app runs on; by default the one engine.</summary>
+    /// <summary>The endpoints the app is deployed to; by default the one engine.</summary>
     public List<string> Hosts { get; } = [];
+
+    /// <summary>The engines' own sockets, for checks and clean-up; by default the one engine.</summary>
+    public List<string> Engines { get; } = [];
+
+    /// <summary>ImmutableDockerTlsCertPath, when the hosts are reached over TLS.</summary>
+    public string? TlsCertPath { get; set; }
 
     public Uri ProxyUrl => new($"http://127.0.0.1:{_proxyPort}/");
 
@@ -177,7 +183,7 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
 
     public async ValueTask DisposeAsync()
     {
-        foreach (var host in Hosts.Count == 0 ? [engine.DockerHost] : Hosts)
+        foreach (var host in Engines.Count == 0 ? [engine.DockerHost] : Engines)
         {
             try
             {
@@ -203,6 +209,7 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
         $"-p:ContainerBaseImage={bases.AspNet}",
         $"-p:ContainerRegistry={bases.Registry.Address}",
         $"-p:ContainerRepository=tests/{App}",
+        $"-p:ImmutableDockerTlsCertPath={TlsCertPath}",
         .. extra,
     ];
 
@@ -221,7 +228,7 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
         return await PublishAsync(replicas, extra);
     }
 
-    public string[] CliArgs(params string[] args) => [Cli, .. args, "--app", App, "--target", "docker", "--docker-hosts", HostList, "--state-dir", State];
+    public string[] CliArgs(params string[] args) => [Cli, .. args, "--app", App, "--target", "docker", "--docker-hosts", HostList, "--state-dir", State, .. TlsCertPath is null ? Array.Empty<string>() : ["--docker-tls-cert-path", TlsCertPath]];
 
     public Task<ProcessResult> CliAsync(params string[] args) => ProcessRunner.RunAsync("dotnet", CliArgs(args), timeout: TimeSpan.FromMinutes(4));
 

@@ -6,6 +6,7 @@ using Immutable.Build.Docker;
 
 [assembly: AssemblyFixture(typeof(BaseImagesFixture))]
 [assembly: AssemblyFixture(typeof(DockerEngineFixture))]
+[assembly: AssemblyFixture(typeof(SecondDockerEngineFixture))]
 
 namespace Immutable.Build.Docker.Tests;
 
