@@ -213,6 +213,13 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.False(release.RootElement.GetProperty("image").GetProperty("reproducible").GetBoolean());
         Assert.Equal("sdk", release.RootElement.GetProperty("image").GetProperty("engine").GetString());
 
+        // Its image names the app, as the Immutable engine's do (so the Docker target recognises a container started by hand).
+        var inspected = await ProcessRunner.RunAsync("skopeo", ["inspect", "--tls-verify=false", $"docker://{Registry.Address}/{repository}@{publish["GeneratedContainerDigest"]}"], timeout: TimeSpan.FromMinutes(1));
+        using (var config = JsonDocument.Parse(inspected.EnsureSuccess("skopeo inspect").StandardOutput))
+        {
+            Assert.Equal(release.RootElement.GetProperty("app").GetString(), config.RootElement.GetProperty("Labels").GetProperty("immutable.app").GetString());
+        }
+
         // The guard applies to the SDK's engine too: its next image has another digest, so the tag is refused.
         var again = await workspace.PublishWithResultsAsync(
             ["-t:PublishContainer", .. PushArgs(repository)],
