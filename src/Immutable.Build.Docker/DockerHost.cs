@@ -286,9 +286,11 @@ internal sealed class DockerHost
         {
             Filters = new Dictionary<string, IDictionary<string, bool>> { ["reference"] = new Dictionary<string, bool> { [ReleaseRepository(scope)] = true } },
         }, ct));
+        var repository = ReleaseRepository(scope);
         foreach (var image in images)
         {
-            foreach (var tag in image.RepoTags ?? [])
+            // Only the release names this target gave (Podman lists pulled-by-digest names among the tags, and may prefix docker.io/).
+            foreach (var tag in (image.RepoTags ?? []).Where(t => !t.Contains('@', StringComparison.Ordinal) && (t.StartsWith(repository + ":", StringComparison.Ordinal) || t.StartsWith($"docker.io/{repository}:", StringComparison.Ordinal))))
             {
                 var hex = tag[(tag.LastIndexOf(':') + 1)..];
                 if (keep.Contains(hex) || inUse.Contains(image.ID))
@@ -297,14 +299,29 @@ internal sealed class DockerHost
                 }
 
                 // The release tag, then the registry reference it was pulled by: with both gone the image is.
-                await Call("remove image", () => Client.Images.DeleteImageAsync(tag, new ImageDeleteParameters(), ct));
+                await Call("remove image", () => DeleteImageAsync(tag, ct));
                 foreach (var pulled in (image.RepoDigests ?? []).Where(r => r.EndsWith("@sha256:" + hex, StringComparison.Ordinal)))
                 {
-                    await TryAsync(() => Client.Images.DeleteImageAsync(pulled, new ImageDeleteParameters(), ct));
+                    await TryAsync(() => DeleteImageAsync(pulled, ct));
                 }
 
                 _options.Log($"{Name}: removed image {tag}");
             }
+        }
+    }
+
+    /// <summary>Removes an image reference; one already gone is what was wanted.</summary>
+    private async Task DeleteImageAsync(string reference, CancellationToken ct)
+    {
+        try
+        {
+            await Client.Images.DeleteImageAsync(reference, new ImageDeleteParameters(), ct);
+        }
+        catch (DockerImageNotFoundException)
+        {
+        }
+        catch (DockerApiException e) when (e.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
         }
     }
 

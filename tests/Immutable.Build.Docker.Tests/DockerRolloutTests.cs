@@ -146,6 +146,38 @@ public sealed class DockerRolloutTests(BaseImagesFixture bases, DockerEngineFixt
     }
 }
 
+/// <summary>A release without a registry reaches the engine as a docker-archive made from its OCI layout.</summary>
+public sealed class DockerLayoutTests(BaseImagesFixture bases, DockerEngineFixture engine) : IAsyncLifetime
+{
+    private readonly DockerScenario _scenario = new(bases, engine);
+
+    public async ValueTask InitializeAsync()
+    {
+        bases.Require();
+        engine.Require();
+        await _scenario.InitializeAsync();
+    }
+
+    public ValueTask DisposeAsync() => _scenario.DisposeAsync();
+
+    [Fact]
+    public async Task A_release_with_no_registry_is_loaded_from_its_OCI_layout_and_runs()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var release = await _scenario.PublishAsync(replicas: 1, "-p:ContainerRegistry=");
+        using (var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(release.Manifest, ct)))
+        {
+            Assert.True(manifest.RootElement.GetProperty("image").GetProperty("outputs").TryGetProperty("ociLayout", out _));
+        }
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        Assert.Equal(release.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(_scenario.ProxyUrl, ct)));
+        using var docker = DockerEndpoint.Parse(engine.DockerHost).CreateClient();
+        var image = await docker.Images.InspectImageAsync($"immutable-release/{_scenario.App}:{release.Digest["sha256:".Length..]}", ct);
+        Assert.Empty(image.RepoDigests ?? []);
+    }
+}
+
 /// <summary>One app on Docker hosts: a sample workspace, a state folder, a proxy port and instance ports of its own.</summary>
 internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngineFixture engine)
 {
