@@ -1,11 +1,17 @@
 using Cake.Core;
 using Cake.Core.Annotations;
+using Cake.Core.IO;
+using Immutable.Build.Deployments;
+using Immutable.Build.Releases;
+using Immutable.Build.Rollout;
 
 namespace Immutable.Build.Cake;
 
 /// <summary>
-/// Cake aliases for Immutable.Build releases. They are plain <see cref="ICakeContext"/> extension
-/// methods, so a Cake Frosting task calls them the same way: <c>context.ImmutableVersion()</c>.
+/// Cake aliases for Immutable.Build: bake a release (<c>dotnet publish</c> into an image tagged by its commit and a
+/// release.json), roll it out, roll back, read status and prune. They are plain <see cref="ICakeContext"/> extension
+/// methods, so a Cake Frosting task calls them the same way: <c>context.ImmutableBake("src/App/App.csproj")</c>.
+/// A failure is a <see cref="CakeException"/> whose message starts with its IMB code.
 /// </summary>
 [CakeAliasCategory("Immutable.Build")]
 public static class ImmutableAliases
@@ -17,5 +23,136 @@ public static class ImmutableAliases
     {
         ArgumentNullException.ThrowIfNull(context);
         return typeof(ImmutableAliases).Assembly.GetName().Version?.ToString() ?? "0.0.0";
+    }
+
+    /// <summary>Publishes the project (which references the Immutable.Build package) and returns the release it recorded.</summary>
+    /// <example>
+    /// <code>
+    /// var release = ImmutableBake("./src/App/App.csproj", new ImmutableBakeSettings { Registry = "registry.example.com" });
+    /// Information($"{release.Id} {release.Digest}");
+    /// </code>
+    /// </example>
+    /// <param name="context">The Cake context.</param>
+    /// <param name="project">The project file (or its folder).</param>
+    /// <param name="settings">The publish's properties.</param>
+    /// <returns>The release: id, digest, reference, tags, release.json path.</returns>
+    [CakeMethodAlias]
+    public static ImmutableRelease ImmutableBake(this ICakeContext context, FilePath project, ImmutableBakeSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(project);
+        settings ??= new ImmutableBakeSettings();
+        var request = new BakeRequest
+        {
+            Project = project.MakeAbsolute(context.Environment).FullPath,
+            Configuration = settings.Configuration,
+            Framework = settings.Framework,
+            Runtime = settings.Runtime,
+            Properties = settings.AllProperties(),
+            Environment = new Dictionary<string, string?>(settings.EnvironmentVariables, StringComparer.Ordinal),
+        };
+        var result = Run(() => Baker.BakeAsync(request, line => context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Normal, global::Cake.Core.Diagnostics.LogLevel.Information, "{0}", line)));
+        context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Minimal, global::Cake.Core.Diagnostics.LogLevel.Information, "baked release {0} ({1}){2}", result.Id, result.Reference, result.RolloutOutcome is null ? "" : $", rollout {result.RolloutOutcome}");
+        return new ImmutableRelease(result.Id, result.App, result.Digest, result.Reference, result.Tags, result.ManifestPath, result.RolloutOutcome);
+    }
+
+    /// <summary>Rolls a baked release out (blue-green by default); a failed gate rolls back and fails the task.</summary>
+    /// <param name="context">The Cake context.</param>
+    /// <param name="release">The release from <see cref="ImmutableBake"/>.</param>
+    /// <param name="settings">Target and strategy.</param>
+    /// <returns>The rollout's result (outcome, steps, gates, report).</returns>
+    [CakeMethodAlias]
+    public static RolloutResult ImmutableRollout(this ICakeContext context, ImmutableRelease release, ImmutableRolloutSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(release);
+        return ImmutableRollout(context, new FilePath(release.ManifestPath), settings);
+    }
+
+    /// <summary>Rolls the release a release.json describes out; a failed gate rolls back and fails the task.</summary>
+    /// <param name="context">The Cake context.</param>
+    /// <param name="releaseManifest">The release's release.json.</param>
+    /// <param name="settings">Target and strategy.</param>
+    /// <returns>The rollout's result (outcome, steps, gates, report).</returns>
+    [CakeMethodAlias]
+    public static RolloutResult ImmutableRollout(this ICakeContext context, FilePath releaseManifest, ImmutableRolloutSettings? settings = null)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(releaseManifest);
+        settings ??= new ImmutableRolloutSettings();
+        var path = releaseManifest.MakeAbsolute(context.Environment).FullPath;
+        return Run(async () =>
+        {
+            var manifest = ReleaseManifestFile.Read(path);
+            var result = await Deployer.DeployAsync(settings.ToRollout(settings.App ?? manifest.App), Deployer.ReleaseFrom(manifest, path), Log(context), CancellationToken.None);
+            result.ThrowIfNotSucceeded();
+            return result;
+        });
+    }
+
+    /// <summary>Rolls back to the previous (or the named) successful release, by digest.</summary>
+    /// <param name="context">The Cake context.</param>
+    /// <param name="settings">The app, target and, optionally, the release to return to.</param>
+    /// <returns>The rollback's result.</returns>
+    [CakeMethodAlias]
+    public static RolloutResult ImmutableRollback(this ICakeContext context, ImmutableRollbackSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(settings);
+        return Run(async () =>
+        {
+            var result = await Deployer.RollbackAsync(settings.ToDeploymentSettings(App(settings)), settings.To, Log(context), CancellationToken.None);
+            result.ThrowIfNotSucceeded();
+            return result;
+        });
+    }
+
+    /// <summary>What runs, per group, against what should (drift); with Repair, converges an interrupted rollout first.</summary>
+    /// <param name="context">The Cake context.</param>
+    /// <param name="settings">The app and target.</param>
+    /// <returns>The status: current release, groups, weights, drift.</returns>
+    [CakeMethodAlias]
+    public static RolloutStatus ImmutableStatus(this ICakeContext context, ImmutableStatusSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(settings);
+        return Run(() => Deployer.StatusAsync(settings.ToDeploymentSettings(App(settings)), settings.Repair, Log(context), CancellationToken.None));
+    }
+
+    /// <summary>Removes releases beyond the current and the retained ones from the target (and, with Registry, from their registry).</summary>
+    /// <param name="context">The Cake context.</param>
+    /// <param name="settings">The app, target and retention.</param>
+    /// <returns>What was kept and what was removed.</returns>
+    [CakeMethodAlias]
+    public static PruneResult ImmutablePrune(this ICakeContext context, ImmutablePruneSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(settings);
+        var deployment = settings.ToDeploymentSettings(App(settings)) with
+        {
+            Retain = settings.Retain?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            PruneRegistry = settings.Registry ? "true" : null,
+        };
+        return Run(() => Deployer.PruneAsync(deployment, Log(context), CancellationToken.None));
+    }
+
+    private static string App(ImmutableTargetSettings settings) =>
+        settings.App is { Length: > 0 } app ? app : throw new CakeException("IMB6106: Which app? Set App in the settings (release.json's app).");
+
+    private static ReleaseLog Log(ICakeContext context) => new(
+        line => context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Normal, global::Cake.Core.Diagnostics.LogLevel.Information, "{0}", line),
+        line => context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Verbose, global::Cake.Core.Diagnostics.LogLevel.Verbose, "{0}", line),
+        (code, line) => context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Minimal, global::Cake.Core.Diagnostics.LogLevel.Warning, "warning {0}: {1}", code, line));
+
+    // Cake aliases are synchronous; the work is async all the way down, so it runs on the pool and is awaited once here.
+    private static T Run<T>(Func<Task<T>> work)
+    {
+        try
+        {
+            return Task.Run(work).GetAwaiter().GetResult();
+        }
+        catch (ImmutableBuildException e)
+        {
+            throw new CakeException($"{e.Code}: {e.Message}", e);
+        }
     }
 }

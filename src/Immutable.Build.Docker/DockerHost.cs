@@ -254,7 +254,7 @@ internal sealed class DockerHost
     }
 
     /// <summary>Stops (SIGTERM, then SIGKILL after the grace period) and removes the group's containers.</summary>
-    public async Task<int> DecommissionAsync(DeploymentScope scope, string group, CancellationToken ct)
+    public async Task<int> DecommissionAsync(DeploymentScope scope, string group, TimeSpan grace, CancellationToken ct)
     {
         var containers = (await ListAppContainersAsync(scope.App, ct))
             .Where(c => Label(c, DockerLabels.Role) == DockerLabels.InstanceRole && Label(c, DockerLabels.Scope) == scope.Key && Label(c, DockerLabels.Group) == group)
@@ -263,7 +263,7 @@ internal sealed class DockerHost
         {
             if (c.State is "running" or "restarting" or "paused")
             {
-                await Call("stop container", () => Client.Containers.StopContainerAsync(c.ID, new ContainerStopParameters { WaitBeforeKillSeconds = (uint)Math.Ceiling(_options.StopGrace.TotalSeconds) }, ct));
+                await Call("stop container", () => Client.Containers.StopContainerAsync(c.ID, new ContainerStopParameters { WaitBeforeKillSeconds = (uint)Math.Ceiling(grace.TotalSeconds) }, ct));
             }
 
             await Call("remove container", () => Client.Containers.RemoveContainerAsync(c.ID, new ContainerRemoveParameters { Force = true }, ct));

@@ -104,13 +104,11 @@ public sealed class DockerTarget : IDeploymentTarget
     {
         ArgumentNullException.ThrowIfNull(scope);
 
-        // The proxies stopped sending new requests to the group when traffic moved; the drain lets requests in flight finish.
-        if (drain > TimeSpan.Zero)
-        {
-            await Task.Delay(drain, cancellationToken);
-        }
-
-        await OnEveryHostAsync(h => h.DecommissionAsync(scope, group, cancellationToken));
+        // The proxies stopped sending new requests to the group when traffic moved (they confirmed it). Requests in
+        // flight are drained by the stop itself: SIGTERM makes ASP.NET Core finish them before it exits, and the
+        // stop waits up to the longer of the drain and the stop grace before it kills.
+        var grace = drain > _options.StopGrace ? drain : _options.StopGrace;
+        await OnEveryHostAsync(h => h.DecommissionAsync(scope, group, grace, cancellationToken));
     }
 
     /// <inheritdoc />
