@@ -197,7 +197,7 @@ Task("demo")
     foreach (var d in GetDirectories($"{demo}/*/bin").Concat(GetDirectories($"{demo}/*/obj"))) DeleteDirectory(d, new DeleteDirectorySettings { Recursive = true, Force = true });
     System.IO.File.WriteAllText($"{demo}/Directory.Build.props", "<Project />\n");
     System.IO.File.WriteAllText($"{demo}/Directory.Packages.props", "<Project />\n");
-    System.IO.File.WriteAllText($"{demo}/.gitignore", "bin/\nobj/\npackages/\nstate/\n");
+    System.IO.File.WriteAllText($"{demo}/.gitignore", "bin/\nobj/\npackages/\nstate/\ncake/\ncake-addins/\n");
     System.IO.File.WriteAllText($"{demo}/NuGet.config", $"<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <config><add key=\"globalPackagesFolder\" value=\"{demo}/packages\" /></config>\n  <packageSources><add key=\"immutable-local\" value=\"{packagesDir}\" /></packageSources>\n</configuration>\n");
     void DemoGit(string args) => MustRun("git", $"-c user.name=Demo -c user.email=demo@example.invalid -c commit.gpgsign=false {args}", demo);
     DemoGit("init -q -b main");
@@ -236,13 +236,26 @@ Task("demo")
         MustRun("dotnet", $"\"{cli}\" rollback --app hello-immutable --state-dir \"{state}\" --local-port {port}");
         Information($"   {proxy} says: {(await new System.Net.Http.HttpClient().GetStringAsync(proxy)).Trim()}");
 
-        Information("== 4. status and history");
+        Information("== 4. the same from a Cake script: samples/cake/build.cake with the Immutable.Build.Cake addin just packed");
+        Information("   it bakes v3 (ImmutableBake), rolls it out (ImmutableRollout), smoke-tests it, then rolls back (ImmutableRollback)");
+        System.IO.File.WriteAllText(greeting, System.IO.File.ReadAllText(greeting).Replace("Hello from v2, deployed without downtime", "Hello from v3, baked by Cake"));
+        DemoGit("commit -q -am v3");
+        var cakeScript = $"{demo}/cake/build.cake";
+        EnsureDirectoryExists($"{demo}/cake");
+        System.IO.File.WriteAllText(cakeScript, System.IO.File.ReadAllText($"{root}/samples/cake/build.cake").Replace("&prerelease", $"&version={version}"));
+        var cakeArgs = $"--project=\"{demo}/HelloImmutable/HelloImmutable.csproj\" --state=\"{state}\" --port={port} --nuget_source=\"{packagesDir}\" --paths_addins=\"{demo}/cake-addins\"";
+        MustRun("dotnet", $"cake \"{cakeScript}\" --target=Smoke {cakeArgs}", root);
+        Information($"   {proxy} says: {(await new System.Net.Http.HttpClient().GetStringAsync(proxy)).Trim()}");
+        MustRun("dotnet", $"cake \"{cakeScript}\" --target=Rollback {cakeArgs}", root);
+        Information($"   {proxy} says: {(await new System.Net.Http.HttpClient().GetStringAsync(proxy)).Trim()}");
+
+        Information("== 5. status and history");
         MustRun("dotnet", $"\"{cli}\" status --app hello-immutable --state-dir \"{state}\" --local-port {port}");
         MustRun("dotnet", $"\"{cli}\" history --app hello-immutable --state-dir \"{state}\"");
     }
     finally
     {
-        Information("== 5. stop everything");
+        Information("== 6. stop everything");
         Run("dotnet", $"\"{cli}\" local stop --state-dir \"{state}\"");
     }
 });

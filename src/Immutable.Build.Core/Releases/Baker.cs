@@ -73,7 +73,7 @@ public static partial class Baker
             UseShellExecute = false,
             WorkingDirectory = request.WorkingDirectory ?? (Directory.Exists(project) ? project : Path.GetDirectoryName(project)!),
         };
-        var arguments = new List<string> { "publish", project, "-c", request.Configuration, "-nologo", "-v:n" };
+        var arguments = new List<string> { "publish", project, "-c", request.Configuration, "-nologo", "-v:m" };
         if (!string.IsNullOrWhiteSpace(request.Framework))
         {
             arguments.AddRange(["-f", request.Framework]);
