@@ -308,7 +308,27 @@ internal sealed class DockerHost
                 _options.Log($"{Name}: removed image {tag}");
             }
         }
+
+        // Proxy images of other proxy versions that no container runs any more (the current version's stays).
+        var current = $"immutable-proxy:{await ProxyVersionAsync(ct)}";
+        var proxies = await Call("list images", () => Client.Images.ListImagesAsync(new ImagesListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["reference"] = new Dictionary<string, bool> { ["immutable-proxy"] = true } },
+        }, ct));
+        foreach (var image in proxies.Where(i => !inUse.Contains(i.ID)))
+        {
+            foreach (var tag in (image.RepoTags ?? []).Where(t => t != current && !t.EndsWith("/" + current, StringComparison.Ordinal)))
+            {
+                await TryAsync(() => DeleteImageAsync(tag, ct));
+                _options.Log($"{Name}: removed the unused proxy image {tag}");
+            }
+        }
     }
+
+    private async Task<string> ProxyVersionAsync(CancellationToken ct) =>
+        File.Exists(_options.ProxyAssembly)
+            ? Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(_options.ProxyAssembly, ct)))[..16].ToLowerInvariant()
+            : "none";
 
     /// <summary>Removes an image reference; one already gone is what was wanted.</summary>
     private async Task DeleteImageAsync(string reference, CancellationToken ct)
@@ -354,7 +374,20 @@ internal sealed class DockerHost
             };
             string? error = null;
             var progress = new Progress<JSONMessage>(m => error = m.Error?.Message ?? error);
-            await Call($"pull {from}@{digest}", () => Client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = from, Tag = digest.Value }, auth, progress, ct));
+            try
+            {
+                await Client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = from, Tag = digest.Value }, auth, progress, ct);
+            }
+            catch (DockerApiException e)
+            {
+                // The engine answered: the registry refused or failed the pull (not found, unauthorized, unreachable from the host).
+                throw DockerErrors.Image(Name, $"{from}@{digest}", $"{(int)e.StatusCode} {e.ResponseBody?.Trim()}");
+            }
+            catch (Exception e) when (IsHostFailure(e))
+            {
+                throw DockerErrors.Host(Name, $"pull {from}@{digest}", e);
+            }
+
             if (!await ImageExistsAsync($"{from}@{digest}", ct))
             {
                 throw DockerErrors.Image(Name, $"{from}@{digest}", error ?? "the engine reported no image after the pull");
@@ -501,7 +534,7 @@ internal sealed class DockerHost
             throw DockerErrors.Proxy(Name, $"its files are missing ({_options.ProxyAssembly}); reinstall the package or tool");
         }
 
-        var version = Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(_options.ProxyAssembly, ct)))[..16].ToLowerInvariant();
+        var version = await ProxyVersionAsync(ct);
         var image = $"immutable-proxy:{version}";
         if (await ImageExistsAsync(image, ct))
         {

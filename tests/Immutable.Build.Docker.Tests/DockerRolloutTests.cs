@@ -245,11 +245,13 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
         .. extra,
     ];
 
-    public async Task<Published> PublishAsync(int replicas, params string[] extra)
+    public Task<Published> PublishAsync(int replicas, params string[] extra) => PublishAsync(replicas, null, extra);
+
+    public async Task<Published> PublishAsync(int replicas, IReadOnlyDictionary<string, string?>? environment, params string[] extra)
     {
-        var publish = await Workspace.PublishWithResultsAsync(PublishArgs(replicas, extra), ["ImmutableReleaseId", "ImmutableImageDigest", "ImmutableReleaseManifest"]);
+        var publish = await Workspace.PublishWithResultsAsync(PublishArgs(replicas, extra), ["ImmutableReleaseId", "ImmutableImageDigest", "ImmutableReleaseManifest"], environment);
         Assert.True(publish.Process.ExitCode == 0, publish.Process.Output);
-        return new Published(publish["ImmutableReleaseId"], publish["ImmutableImageDigest"], publish["ImmutableReleaseManifest"]);
+        return new Published(publish["ImmutableReleaseId"], publish["ImmutableImageDigest"], publish["ImmutableReleaseManifest"]) { Output = publish.Process.Output };
     }
 
     public async Task<Published> ChangeAndPublishAsync(string greeting, int replicas, params string[] extra)
@@ -297,4 +299,8 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
 }
 
 /// <summary>A published release.</summary>
-internal sealed record Published(string ReleaseId, string Digest, string Manifest);
+internal sealed record Published(string ReleaseId, string Digest, string Manifest)
+{
+    /// <summary>What the publish printed.</summary>
+    public string Output { get; init; } = "";
+}
