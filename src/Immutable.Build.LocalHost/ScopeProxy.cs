@@ -36,6 +36,17 @@ internal sealed class ScopeProxy : IAsyncDisposable
 
     public int Port { get; private set; }
 
+    /// <summary>The client a proxy forwards with: no proxy, redirects, decompression or cookies of its own; a dead instance fails fast.</summary>
+    public static HttpMessageInvoker CreateClient() => new(new SocketsHttpHandler
+    {
+        UseProxy = false,
+        AllowAutoRedirect = false,
+        AutomaticDecompression = DecompressionMethods.None,
+        UseCookies = false,
+        ConnectTimeout = TimeSpan.FromSeconds(5),
+        PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
+    });
+
     public string Url => $"http://127.0.0.1:{Port}/";
 
     public RoutingTable Routes

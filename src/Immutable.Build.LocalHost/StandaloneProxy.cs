@@ -35,15 +35,7 @@ internal static class StandaloneProxy
         services.AddLogging();
         services.AddHttpForwarder();
         await using var provider = services.BuildServiceProvider();
-        using var client = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        });
+        using var client = ScopeProxy.CreateClient();
         await using var proxy = await ScopeProxy.StartAsync(scope, listen, port, provider.GetRequiredService<IHttpForwarder>(), client, CancellationToken.None);
         HostLog.Line($"proxy {scope} listens on {listen}:{proxy.Port}; routes from {routesPath}");
 

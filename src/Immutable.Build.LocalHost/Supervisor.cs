@@ -36,15 +36,7 @@ internal sealed partial class Supervisor : IAsyncDisposable
     {
         _stateDirectory = stateDirectory;
         _forwarder = forwarder;
-        _client = new HttpMessageInvoker(new SocketsHttpHandler
-        {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            AutomaticDecompression = DecompressionMethods.None,
-            UseCookies = false,
-            ConnectTimeout = TimeSpan.FromSeconds(5),
-            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
-        });
+        _client = ScopeProxy.CreateClient();
     }
 
     private string StatePath => Path.Combine(_stateDirectory, LocalHostControl.HostStateName);

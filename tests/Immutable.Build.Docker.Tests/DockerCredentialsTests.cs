@@ -7,21 +7,16 @@ namespace Immutable.Build.Docker.Tests;
 /// A release in a password-protected registry: the target forwards the credentials to the engine, which pulls the
 /// image by digest; the password shows nowhere in the output, even at the most verbose level.
 /// </summary>
-public sealed class DockerCredentialsTests(BaseImagesFixture bases, DockerEngineFixture engine, SecondDockerEngineFixture otherEngine, BasicAuthRegistryFixture registry) : IClassFixture<BasicAuthRegistryFixture>, IAsyncLifetime
+public sealed class DockerCredentialsTests(BaseImagesFixture bases, DockerEngineFixture engine, SecondDockerEngineFixture otherEngine, BasicAuthRegistryFixture registry)
+    : DockerScenarioTest(bases, engine), IClassFixture<BasicAuthRegistryFixture>
 {
-    private readonly DockerScenario _scenario = new(bases, engine);
-
-    public async ValueTask InitializeAsync()
+    public override async ValueTask InitializeAsync()
     {
-        bases.Require();
-        engine.Require();
         otherEngine.Require();
         registry.Require();
-        _scenario.Engines.AddRange([engine.DockerHost, otherEngine.DockerHost]);
-        await _scenario.InitializeAsync();
+        Scenario.Engines.AddRange([Engine.DockerHost, otherEngine.DockerHost]);
+        await base.InitializeAsync();
     }
-
-    public ValueTask DisposeAsync() => _scenario.DisposeAsync();
 
     [Fact]
     public async Task The_engine_pulls_from_a_protected_registry_with_forwarded_credentials_that_are_never_logged()
@@ -32,20 +27,20 @@ public sealed class DockerCredentialsTests(BaseImagesFixture bases, DockerEngine
         await File.WriteAllTextAsync(Path.Combine(dockerConfig, "config.json"), "{\"auths\":{\"" + registry.Address + "\":{\"auth\":\"" + auth + "\"}}}", ct);
         var env = new Dictionary<string, string?> { ["DOCKER_CONFIG"] = dockerConfig, ["DOTNET_CONTAINER_REGISTRY_UNAME"] = null, ["DOTNET_CONTAINER_REGISTRY_PWORD"] = null };
 
-        var release = await _scenario.PublishAsync(1, env, $"-p:ContainerRegistry={registry.Address}", "-v:diag");
+        var release = await Scenario.PublishAsync(1, env, $"-p:ContainerRegistry={registry.Address}", "-v:diag");
         Assert.DoesNotContain(registry.Password, release.Output, StringComparison.Ordinal);
         Assert.DoesNotContain(auth, release.Output, StringComparison.Ordinal);
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        Assert.Equal(release.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(_scenario.ProxyUrl, ct)));
-        using var docker = DockerEndpoint.Parse(engine.DockerHost).CreateClient();
-        var image = await docker.Images.InspectImageAsync($"immutable-release/{_scenario.App}:{release.Digest["sha256:".Length..]}", ct);
+        Assert.Equal(release.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(Scenario.ProxyUrl, ct)));
+        using var docker = DockerEndpoint.Parse(Engine.DockerHost).CreateClient();
+        var image = await docker.Images.InspectImageAsync($"immutable-release/{Scenario.App}:{release.Digest["sha256:".Length..]}", ct);
         Assert.Contains(image.RepoDigests, d => d.StartsWith(registry.Address + "/", StringComparison.Ordinal) && d.EndsWith(release.Digest, StringComparison.Ordinal));
 
         // Without credentials a host that does not have the image is refused, and the error says so, naming the host,
         // with no secret. (A host that has the image by its digest needs no pull.)
-        var otherHost = _scenario.Entry(otherEngine.DockerHost, 5);
-        var args = _scenario.CliArgs("deploy", release.Manifest, "--replicas", "1");
+        var otherHost = Scenario.Entry(otherEngine.DockerHost, 5);
+        var args = Scenario.CliArgs("deploy", release.Manifest, "--replicas", "1");
         args[Array.IndexOf(args, "--docker-hosts") + 1] = otherHost;
         args[Array.IndexOf(args, "--state-dir") + 1] = TestEnvironment.NewWorkDir("docker-state-denied");
         var denied = await ProcessRunner.RunAsync("dotnet", args, environment: new Dictionary<string, string?> { ["DOCKER_CONFIG"] = TestEnvironment.NewWorkDir("no-docker-config") }, timeout: TimeSpan.FromMinutes(3));

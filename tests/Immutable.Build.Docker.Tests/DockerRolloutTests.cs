@@ -12,40 +12,30 @@ namespace Immutable.Build.Docker.Tests;
 /// Rollouts on the Docker target through the real entry points (`dotnet publish -p:ImmutableTarget=docker` of the
 /// sample, the `immutable` CLI) against a real engine, pulling from a real registry.
 /// </summary>
-public sealed class DockerRolloutTests(BaseImagesFixture bases, DockerEngineFixture engine) : IAsyncLifetime
+public sealed class DockerRolloutTests(BaseImagesFixture bases, DockerEngineFixture engine) : DockerScenarioTest(bases, engine)
 {
-    private readonly DockerScenario _scenario = new(bases, engine);
-
-    public async ValueTask InitializeAsync()
-    {
-        bases.Require();
-        engine.Require();
-        await _scenario.InitializeAsync();
-    }
-
-    public ValueTask DisposeAsync() => _scenario.DisposeAsync();
 
     [Fact]
     public async Task Publish_switches_v1_to_v2_blue_green_with_no_failed_request_then_reports_drift_prunes_and_rolls_back_by_digest()
     {
         var ct = TestContext.Current.CancellationToken;
-        var v1 = await _scenario.PublishAsync(replicas: 2, "-p:ImmutableKeepOldFor=2s");
-        var first = await _scenario.InstancesAsync(engine.DockerHost);
+        var v1 = await Scenario.PublishAsync(replicas: 2, "-p:ImmutableKeepOldFor=2s");
+        var first = await Scenario.InstancesAsync(Engine.DockerHost);
         Assert.Equal(2, first.Count);
         Assert.All(first, c =>
         {
             Assert.Equal(v1.ReleaseId, c.Labels["immutable.release"]);
             Assert.Equal(v1.Digest, c.Labels["immutable.digest"]);
-            Assert.Equal(_scenario.App, c.Labels["immutable.app"]);
+            Assert.Equal(Scenario.App, c.Labels["immutable.app"]);
             Assert.Equal("default", c.Labels["immutable.environment"]);
             Assert.StartsWith("r1-", c.Labels["immutable.group"], StringComparison.Ordinal);
             Assert.Equal("running", c.State);
         });
 
-        await using (var loop = RequestLoop.Start(_scenario.ProxyUrl))
+        await using (var loop = RequestLoop.Start(Scenario.ProxyUrl))
         {
             await loop.WaitForAnswersAsync(20);
-            var v2 = await _scenario.ChangeAndPublishAsync("Hello docker v2", replicas: 2, "-p:ImmutableKeepOldFor=2s");
+            var v2 = await Scenario.ChangeAndPublishAsync("Hello docker v2", replicas: 2, "-p:ImmutableKeepOldFor=2s");
             await loop.WaitForReleaseAsync(v2.ReleaseId);
             var result = await loop.StopAsync();
 
@@ -56,20 +46,20 @@ public sealed class DockerRolloutTests(BaseImagesFixture bases, DockerEngineFixt
             Assert.All(result.Answers.Skip(firstV2), a => Assert.Equal(v2.ReleaseId, a));
 
             // The old containers are gone once the delay has passed; the new ones carry the release.
-            var second = await _scenario.InstancesAsync(engine.DockerHost);
+            var second = await Scenario.InstancesAsync(Engine.DockerHost);
             Assert.Equal(2, second.Count);
             Assert.All(second, c => Assert.Equal(v2.ReleaseId, c.Labels["immutable.release"]));
 
             // Drift: the app's image started by hand is reported, and left alone.
-            using var docker = DockerEndpoint.Parse(engine.DockerHost).CreateClient();
+            using var docker = DockerEndpoint.Parse(Engine.DockerHost).CreateClient();
             var manual = await docker.Containers.CreateContainerAsync(new CreateContainerParameters
             {
-                Image = $"immutable-release/{_scenario.App}:{v2.Digest["sha256:".Length..]}",
-                Name = $"{_scenario.App}-by-hand",
+                Image = $"immutable-release/{Scenario.App}:{v2.Digest["sha256:".Length..]}",
+                Name = $"{Scenario.App}-by-hand",
                 HostConfig = new HostConfig { NetworkMode = "none" },
             }, ct);
             await docker.Containers.StartContainerAsync(manual.ID, new ContainerStartParameters(), ct);
-            var status = await _scenario.CliAsync("status", "--output", "json");
+            var status = await Scenario.CliAsync("status", "--output", "json");
             Assert.True(status.ExitCode == 3, status.Output);
             using (var json = JsonDocument.Parse(status.StandardOutput))
             {
@@ -77,19 +67,19 @@ public sealed class DockerRolloutTests(BaseImagesFixture bases, DockerEngineFixt
                 Assert.Contains(drift, d => manual.ID.StartsWith(d.GetProperty("instanceId").GetString()!, StringComparison.Ordinal) && d.GetProperty("reason").GetString() == "not created by a rollout");
             }
 
-            await _scenario.CliAsync("deploy", v2.Manifest, "--replicas", "2").ContinueWith(t => Assert.True(t.Result.ExitCode == 0, t.Result.Output), ct);
+            await Scenario.CliAsync("deploy", v2.Manifest, "--replicas", "2").ContinueWith(t => Assert.True(t.Result.ExitCode == 0, t.Result.Output), ct);
             Assert.Equal("running", (await docker.Containers.InspectContainerAsync(manual.ID, ct)).State?.Status);
             await docker.Containers.RemoveContainerAsync(manual.ID, new ContainerRemoveParameters { Force = true }, ct);
 
             // Retention removes v1's image from the host; a rollback pulls it again by digest.
-            (await _scenario.CliAsync("prune", "--retain", "0")).EnsureSuccess("prune");
-            await Assert.ThrowsAsync<DockerImageNotFoundException>(() => docker.Images.InspectImageAsync($"immutable-release/{_scenario.App}:{v1.Digest["sha256:".Length..]}", ct));
-            var rollback = await _scenario.CliAsync("rollback");
+            (await Scenario.CliAsync("prune", "--retain", "0")).EnsureSuccess("prune");
+            await Assert.ThrowsAsync<DockerImageNotFoundException>(() => docker.Images.InspectImageAsync($"immutable-release/{Scenario.App}:{v1.Digest["sha256:".Length..]}", ct));
+            var rollback = await Scenario.CliAsync("rollback");
             Assert.True(rollback.ExitCode == 0, rollback.Output);
-            await docker.Images.InspectImageAsync($"immutable-release/{_scenario.App}:{v1.Digest["sha256:".Length..]}", ct);
+            await docker.Images.InspectImageAsync($"immutable-release/{Scenario.App}:{v1.Digest["sha256:".Length..]}", ct);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            Assert.Equal(v1.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(_scenario.ProxyUrl, ct)));
-            Assert.All(await _scenario.InstancesAsync(engine.DockerHost), c => Assert.Equal(v1.ReleaseId, c.Labels["immutable.release"]));
+            Assert.Equal(v1.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(Scenario.ProxyUrl, ct)));
+            Assert.All(await Scenario.InstancesAsync(Engine.DockerHost), c => Assert.Equal(v1.ReleaseId, c.Labels["immutable.release"]));
         }
     }
 
@@ -97,29 +87,29 @@ public sealed class DockerRolloutTests(BaseImagesFixture bases, DockerEngineFixt
     public async Task A_failing_health_check_rolls_back_and_a_rollout_killed_at_any_step_converges_on_the_next_run()
     {
         var ct = TestContext.Current.CancellationToken;
-        var v1 = await _scenario.PublishAsync(replicas: 1);
-        await using (var loop = RequestLoop.Start(_scenario.ProxyUrl))
+        var v1 = await Scenario.PublishAsync(replicas: 1);
+        await using (var loop = RequestLoop.Start(Scenario.ProxyUrl))
         {
             await loop.WaitForAnswersAsync(10);
-            var csproj = Path.Combine(_scenario.Workspace.ProjectDir, "HelloImmutable.csproj");
+            var csproj = Path.Combine(Scenario.Workspace.ProjectDir, "HelloImmutable.csproj");
             var original = await File.ReadAllTextAsync(csproj, ct);
             await File.WriteAllTextAsync(csproj, original.Replace("</Project>", "  <ItemGroup><ContainerEnvironmentVariable Include=\"HELLO_FAIL_HEALTH\" Value=\"true\" /></ItemGroup>\n</Project>", StringComparison.Ordinal), ct);
-            await _scenario.Workspace.CommitAllAsync("a broken release");
-            var broken = await _scenario.Workspace.PublishAsync(_scenario.PublishArgs(1, "-p:ImmutableHealthTimeout=6s"));
+            await Scenario.Workspace.CommitAllAsync("a broken release");
+            var broken = await Scenario.Workspace.PublishAsync(Scenario.PublishArgs(1, "-p:ImmutableHealthTimeout=6s"));
             var result = await loop.StopAsync();
 
             Assert.NotEqual(0, broken.ExitCode);
             Assert.Contains("IMB6005", broken.Output, StringComparison.Ordinal);
             Assert.Equal(0, result.Failed);
             Assert.All(result.Answers, a => Assert.Equal(v1.ReleaseId, a));
-            Assert.All(await _scenario.InstancesAsync(engine.DockerHost), c => Assert.Equal(v1.ReleaseId, c.Labels["immutable.release"]));
+            Assert.All(await Scenario.InstancesAsync(Engine.DockerHost), c => Assert.Equal(v1.ReleaseId, c.Labels["immutable.release"]));
             await File.WriteAllTextAsync(csproj, original, ct);
         }
 
-        var v3 = await _scenario.ChangeAndPublishAsync("Hello killed", replicas: 0);
+        var v3 = await Scenario.ChangeAndPublishAsync("Hello killed", replicas: 0);
         for (var step = 1; step <= 6; step++)
         {
-            var deploy = _scenario.StartCli("deploy", v3.Manifest, "--replicas", "1");
+            var deploy = Scenario.StartCli("deploy", v3.Manifest, "--replicas", "1");
             while (await deploy.StandardOutput.ReadLineAsync(ct) is { } line)
             {
                 if (line.Contains($"step {step}/", StringComparison.Ordinal))
@@ -130,52 +120,59 @@ public sealed class DockerRolloutTests(BaseImagesFixture bases, DockerEngineFixt
             }
 
             await deploy.WaitForExitAsync(ct);
-            var repaired = await _scenario.CliAsync("status", "--repair", "--output", "json");
+            var repaired = await Scenario.CliAsync("status", "--repair", "--output", "json");
             Assert.True(repaired.ExitCode == 0, $"after a kill at step {step}: {repaired.Output}");
             using var status = JsonDocument.Parse(repaired.StandardOutput);
             var current = status.RootElement.GetProperty("current").GetProperty("releaseId").GetString();
-            var instances = await _scenario.InstancesAsync(engine.DockerHost);
+            var instances = await Scenario.InstancesAsync(Engine.DockerHost);
             Assert.True(instances.Count == 1 && instances[0].Labels["immutable.release"] == current, $"after a kill at step {step}: {string.Join(", ", instances.Select(i => i.Labels["immutable.group"]))}, current {current}");
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-            Assert.Equal(current, RequestLoop.ReleaseOf(await http.GetStringAsync(_scenario.ProxyUrl, ct)));
+            Assert.Equal(current, RequestLoop.ReleaseOf(await http.GetStringAsync(Scenario.ProxyUrl, ct)));
             if (current == v3.ReleaseId)
             {
-                (await _scenario.CliAsync("rollback")).EnsureSuccess("rollback");
+                (await Scenario.CliAsync("rollback")).EnsureSuccess("rollback");
             }
         }
     }
 }
 
 /// <summary>A release without a registry reaches the engine as a docker-archive made from its OCI layout.</summary>
-public sealed class DockerLayoutTests(BaseImagesFixture bases, DockerEngineFixture engine) : IAsyncLifetime
+public sealed class DockerLayoutTests(BaseImagesFixture bases, DockerEngineFixture engine) : DockerScenarioTest(bases, engine)
 {
-    private readonly DockerScenario _scenario = new(bases, engine);
-
-    public async ValueTask InitializeAsync()
-    {
-        bases.Require();
-        engine.Require();
-        await _scenario.InitializeAsync();
-    }
-
-    public ValueTask DisposeAsync() => _scenario.DisposeAsync();
 
     [Fact]
     public async Task A_release_with_no_registry_is_loaded_from_its_OCI_layout_and_runs()
     {
         var ct = TestContext.Current.CancellationToken;
-        var release = await _scenario.PublishAsync(replicas: 1, "-p:ContainerRegistry=");
+        var release = await Scenario.PublishAsync(replicas: 1, "-p:ContainerRegistry=");
         using (var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(release.Manifest, ct)))
         {
             Assert.True(manifest.RootElement.GetProperty("image").GetProperty("outputs").TryGetProperty("ociLayout", out _));
         }
 
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
-        Assert.Equal(release.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(_scenario.ProxyUrl, ct)));
-        using var docker = DockerEndpoint.Parse(engine.DockerHost).CreateClient();
-        var image = await docker.Images.InspectImageAsync($"immutable-release/{_scenario.App}:{release.Digest["sha256:".Length..]}", ct);
+        Assert.Equal(release.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(Scenario.ProxyUrl, ct)));
+        using var docker = DockerEndpoint.Parse(Engine.DockerHost).CreateClient();
+        var image = await docker.Images.InspectImageAsync($"immutable-release/{Scenario.App}:{release.Digest["sha256:".Length..]}", ct);
         Assert.Empty(image.RepoDigests ?? []);
     }
+}
+
+/// <summary>A test class with a <see cref="DockerScenario"/> of its own on the Docker engine fixture.</summary>
+public abstract class DockerScenarioTest(BaseImagesFixture bases, DockerEngineFixture engine) : IAsyncLifetime
+{
+    private protected DockerScenario Scenario { get; } = new(bases, engine);
+
+    private protected DockerEngineFixture Engine { get; } = engine;
+
+    public virtual async ValueTask InitializeAsync()
+    {
+        bases.Require();
+        Engine.Require();
+        await Scenario.InitializeAsync();
+    }
+
+    public ValueTask DisposeAsync() => Scenario.DisposeAsync();
 }
 
 /// <summary>One app on Docker hosts: a sample workspace, a state folder, a proxy port and instance ports of its own.</summary>
