@@ -219,6 +219,28 @@ public sealed class EngineTests : IDisposable
     }
 
     [Fact]
+    public async Task A_rollback_whose_routing_fails_still_removes_the_new_group_and_reports_both_failures()
+    {
+        var engine = Engine();
+        await engine.DeployAsync(_scope, Release("v1"), RolloutStrategy.BlueGreen(1), Ct);
+        _target.SetHealth("v2", InMemoryHealth.Exits);
+        _target.BeforeCall = op =>
+        {
+            // The rollback's route fails (a host gone away); its decommission must still happen.
+            if (op == "route")
+            {
+                throw new IOException("host b unreachable");
+            }
+        };
+        var result = await engine.DeployAsync(_scope, Release("v2"), RolloutStrategy.BlueGreen(1), Ct);
+
+        Assert.Equal(RolloutOutcomes.Failed, result.Outcome);
+        Assert.Contains("host b unreachable", result.Reason, StringComparison.Ordinal);
+        Assert.Contains("decommission", _target.Calls.Skip(_target.Calls.ToList().LastIndexOf("route")));
+        Assert.DoesNotContain((await _target.ObserveAsync(_scope, Ct)).Instances, i => i.ReleaseId == "v2");
+    }
+
+    [Fact]
     public async Task Rollback_redeploys_the_previous_successful_release_by_digest_from_its_source()
     {
         var engine = Engine();
