@@ -10,9 +10,12 @@ internal static class DockerErrors
     public static ImmutableBuildException Setting(string property, string? value, string expected) =>
         new("IMB5002", $"{property}='{value}' is not valid: {expected}.");
 
+    /// <summary>The code of <see cref="Host"/>.</summary>
+    public const string HostCode = "IMB5003";
+
     /// <summary>A host that does not answer (or answers with an error) on the Engine API.</summary>
     public static ImmutableBuildException Host(string host, string what, Exception e) =>
-        new("IMB5003", $"Docker host {host}: {what} failed: {Describe(e)}. Check that the engine runs and the endpoint (ImmutableDockerHosts) and TLS files are right.", e);
+        new(HostCode, $"Docker host {host}: {what} failed: {Describe(e)}. Check that the engine runs and the endpoint (ImmutableDockerHosts) and TLS files are right.", e);
 
     /// <summary>The release image could not be pulled or loaded.</summary>
     public static ImmutableBuildException Image(string host, string image, string why) =>

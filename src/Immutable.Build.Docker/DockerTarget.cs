@@ -119,19 +119,31 @@ public sealed class DockerTarget : IDeploymentTarget
         return OnEveryHostAsync(h => h.PruneAsync(scope, keepImageDigests, cancellationToken));
     }
 
-    /// <summary>Runs on every host at once; every host gets its turn even when another fails, then the failures are thrown together, each naming its host.</summary>
+    /// <summary>
+    /// Runs on every host at once; every host gets its turn even when another fails, then the failures are thrown
+    /// together, each naming its host. A host that does not answer is tried again a few times first (these calls are
+    /// idempotent), so a host that was away for a moment is still switched, or rolled back, with the others.
+    /// </summary>
     private async Task OnEveryHostAsync(Func<DockerHost, Task> action)
     {
         var tasks = _hosts.Select(async h =>
         {
-            try
+            for (var attempt = 0; ; attempt++)
             {
-                await action(h);
-                return null;
-            }
-            catch (ImmutableBuildException e)
-            {
-                return e;
+                try
+                {
+                    await action(h);
+                    return null;
+                }
+                catch (ImmutableBuildException e) when (e.Code == DockerErrors.HostCode && attempt < _options.HostRetries.Count)
+                {
+                    _options.Log($"{h.Name}: {e.Message} Trying again in {_options.HostRetries[attempt].TotalSeconds:0.#}s.");
+                    await Task.Delay(_options.HostRetries[attempt]);
+                }
+                catch (ImmutableBuildException e)
+                {
+                    return e;
+                }
             }
         }).ToList();
         var failures = (await Task.WhenAll(tasks)).Where(e => e is not null).Select(e => e!).ToList();

@@ -32,6 +32,9 @@ public sealed record DockerTargetOptions
     /// <summary>How long a new container may take to run (and pass its image's HEALTHCHECK) on its host.</summary>
     public TimeSpan StartTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
+    /// <summary>Waits before each new attempt when a host does not answer a switch, decommission or prune.</summary>
+    public IReadOnlyList<TimeSpan> HostRetries { get; init; } = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4)];
+
     /// <summary>Environment lookup for registry credentials.</summary>
     public Func<string, string?> GetEnvironmentVariable { get; init; } = System.Environment.GetEnvironmentVariable;
 

@@ -35,7 +35,7 @@ public sealed class DockerTwoHostTests(BaseImagesFixture bases, DockerEngineFixt
     }
 
     [Fact]
-    public async Task A_host_unreachable_mid_rollout_fails_it_with_the_host_named_and_both_hosts_end_on_the_previous_release()
+    public async Task A_host_unreachable_mid_rollout_fails_it_with_the_host_named_and_both_hosts_are_rolled_back()
     {
         var ct = TestContext.Current.CancellationToken;
         var forwarder = _forwarder!;
@@ -46,8 +46,31 @@ public sealed class DockerTwoHostTests(BaseImagesFixture bases, DockerEngineFixt
         Assert.Single(await _scenario.InstancesAsync(engineA.DockerHost));
         Assert.Single(await _scenario.InstancesAsync(engineB.DockerHost));
 
-        // Host by host: the first host runs v2, then the second stops answering right after its container starts.
+        // Host by host: the first host runs v2, then the second stops answering right after its container starts,
+        // for two seconds. The rollout fails naming it, and the rollback reaches it again: both hosts are back on v1.
         var v2 = await _scenario.ChangeAndPublishAsync("Hello two hosts", replicas: 0);
+        forwarder.CutAfter(@"POST /(v[0-9.]+/)?containers/[0-9a-f]+/start", TimeSpan.Zero);
+        var outage = Task.Run(async () =>
+        {
+            await forwarder.WaitCutAsync(TimeSpan.FromMinutes(3));
+            await Task.Delay(TimeSpan.FromSeconds(2), ct);
+            forwarder.Resume();
+        }, ct);
+        var brief = await _scenario.CliAsync("deploy", v2.Manifest, "--replicas", "1");
+        await outage;
+        Assert.True(brief.ExitCode != 0, brief.Output);
+        Assert.True(brief.Output.Contains(forwarder.Endpoint, StringComparison.Ordinal) && brief.Output.Contains("IMB5003", StringComparison.Ordinal), brief.Output);
+        Assert.True(brief.Output.Contains("IMB6005", StringComparison.Ordinal) && !brief.Output.Contains("IMB6006", StringComparison.Ordinal), brief.Output);
+        foreach (var engine in new[] { engineA.DockerHost, engineB.DockerHost })
+        {
+            var instances = await _scenario.InstancesAsync(engine);
+            Assert.True(instances.Count == 1 && instances[0].Labels["immutable.release"] == v1.ReleaseId, $"{engine}: {string.Join(", ", instances.Select(i => i.Labels["immutable.release"]))}");
+        }
+
+        Assert.Equal(v1.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(_scenario.ProxyOf(0), ct)));
+        Assert.Equal(v1.ReleaseId, RequestLoop.ReleaseOf(await http.GetStringAsync(_scenario.ProxyOf(1), ct)));
+
+        // Now the second host stays away: the first is rolled back at once, the second when it answers again.
         forwarder.CutAfter(@"POST /(v[0-9.]+/)?containers/[0-9a-f]+/start", TimeSpan.Zero);
         var deploy = await _scenario.CliAsync("deploy", v2.Manifest, "--replicas", "1");
         Assert.True(forwarder.IsCut, "the second host was never cut");
