@@ -23,9 +23,12 @@ internal sealed class DockerHost
     private readonly DockerTargetOptions _options;
     private readonly Lazy<IDockerClient> _client;
 
-    public DockerHost(DockerHostEntry entry, DockerTargetOptions options)
+    private readonly Lazy<string> _proxyVersion;
+
+    public DockerHost(DockerHostEntry entry, DockerTargetOptions options, Lazy<string> proxyVersion)
     {
         Entry = entry;
+        _proxyVersion = proxyVersion;
         _options = options;
         _client = new Lazy<IDockerClient>(() => entry.Endpoint.CreateClient(options.TlsCertPath));
     }
@@ -215,7 +218,7 @@ internal sealed class DockerHost
     public async Task RouteAsync(DeploymentScope scope, IReadOnlyDictionary<string, int> weights, CancellationToken ct)
     {
         var containers = await ListAppContainersAsync(scope.App, ct);
-        var proxy = containers.FirstOrDefault(c => Label(c, DockerLabels.Role) == DockerLabels.ProxyRole && Label(c, DockerLabels.Scope) == scope.Key);
+        var proxy = containers.FirstOrDefault(c => IsProxyOf(c, scope));
         if (proxy is null || proxy.State != "running")
         {
             if (weights.Values.All(w => w == 0))
@@ -228,7 +231,7 @@ internal sealed class DockerHost
         }
 
         var routed = containers
-            .Where(c => Label(c, DockerLabels.Role) == DockerLabels.InstanceRole && Label(c, DockerLabels.Scope) == scope.Key)
+            .Where(c => IsInstanceOf(c, scope))
             .Where(c => weights.GetValueOrDefault(c.Labels[DockerLabels.Group]) > 0 && c.State is "running" or "created")
             .Select(c => new ProxyRoute(Short(c.ID), c.Labels[DockerLabels.Group], int.Parse(c.Labels[DockerLabels.Port], CultureInfo.InvariantCulture)))
             .ToList();
@@ -257,7 +260,7 @@ internal sealed class DockerHost
     public async Task<int> DecommissionAsync(DeploymentScope scope, string group, TimeSpan grace, CancellationToken ct)
     {
         var containers = (await ListAppContainersAsync(scope.App, ct))
-            .Where(c => Label(c, DockerLabels.Role) == DockerLabels.InstanceRole && Label(c, DockerLabels.Scope) == scope.Key && Label(c, DockerLabels.Group) == group)
+            .Where(c => IsInstanceOf(c, scope) && Label(c, DockerLabels.Group) == group)
             .ToList();
         await Task.WhenAll(containers.Select(async c =>
         {
@@ -282,10 +285,7 @@ internal sealed class DockerHost
         var keep = keepDigests.Select(d => Digest.Parse(d).Hex).ToHashSet(StringComparer.Ordinal);
         var containers = await Call("list containers", () => Client.Containers.ListContainersAsync(new ContainersListParameters { All = true }, ct));
         var inUse = containers.Select(c => c.ImageID).ToHashSet(StringComparer.Ordinal);
-        var images = await Call("list images", () => Client.Images.ListImagesAsync(new ImagesListParameters
-        {
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["reference"] = new Dictionary<string, bool> { [ReleaseRepository(scope)] = true } },
-        }, ct));
+        var images = await ImagesNamedAsync(ReleaseRepository(scope), ct);
         var repository = ReleaseRepository(scope);
         foreach (var image in images)
         {
@@ -310,11 +310,8 @@ internal sealed class DockerHost
         }
 
         // Proxy images of other proxy versions that no container runs any more (the current version's stays).
-        var current = $"immutable-proxy:{await ProxyVersionAsync(ct)}";
-        var proxies = await Call("list images", () => Client.Images.ListImagesAsync(new ImagesListParameters
-        {
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["reference"] = new Dictionary<string, bool> { ["immutable-proxy"] = true } },
-        }, ct));
+        var current = $"immutable-proxy:{_proxyVersion.Value}";
+        var proxies = await ImagesNamedAsync("immutable-proxy", ct);
         foreach (var image in proxies.Where(i => !inUse.Contains(i.ID)))
         {
             foreach (var tag in (image.RepoTags ?? []).Where(t => t != current && !t.EndsWith("/" + current, StringComparison.Ordinal)))
@@ -325,10 +322,9 @@ internal sealed class DockerHost
         }
     }
 
-    private async Task<string> ProxyVersionAsync(CancellationToken ct) =>
-        File.Exists(_options.ProxyAssembly)
-            ? Convert.ToHexString(SHA256.HashData(await File.ReadAllBytesAsync(_options.ProxyAssembly, ct)))[..16].ToLowerInvariant()
-            : "none";
+    /// <summary>The proxy's version: a hash of its assembly, read once per target and shared by its hosts.</summary>
+    public static Lazy<string> ProxyVersionOf(string proxyAssembly) => new(() =>
+        File.Exists(proxyAssembly) ? Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(proxyAssembly)))[..16].ToLowerInvariant() : "none");
 
     /// <summary>Removes an image reference; one already gone is what was wanted.</summary>
     private async Task DeleteImageAsync(string reference, CancellationToken ct)
@@ -434,17 +430,17 @@ internal sealed class DockerHost
                     writer.WriteEndArray();
                 }
 
-                await AddAsync(tar, "manifest.json", new MemoryStream(json.ToArray()), ct);
+                await tar.WriteEntryAsync(FileEntry("manifest.json", new MemoryStream(json.ToArray()), DateTimeOffset.UnixEpoch), ct);
                 await using (var configStream = File.OpenRead(Blob(manifest.Config.Digest)))
                 {
-                    await AddAsync(tar, config, configStream, ct);
+                    await tar.WriteEntryAsync(FileEntry(config, configStream, DateTimeOffset.UnixEpoch), ct);
                 }
 
                 for (var i = 0; i < layers.Count; i++)
                 {
                     // The engine decompresses gzip layers itself.
                     await using var layer = File.OpenRead(Blob(manifest.Layers[i].Digest));
-                    await AddAsync(tar, layers[i], layer, ct);
+                    await tar.WriteEntryAsync(FileEntry(layers[i], layer, DateTimeOffset.UnixEpoch), ct);
                 }
             }
 
@@ -462,11 +458,9 @@ internal sealed class DockerHost
         }
     }
 
-    private static async Task AddAsync(TarWriter tar, string name, Stream content, CancellationToken ct)
-    {
-        var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = content, Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, ModificationTime = DateTimeOffset.UnixEpoch };
-        await tar.WriteEntryAsync(entry, ct);
-    }
+    /// <summary>A regular file readable by any user of the container (mode 0644).</summary>
+    private static PaxTarEntry FileEntry(string name, Stream content, DateTimeOffset modified) =>
+        new(TarEntryType.RegularFile, name) { DataStream = content, Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, ModificationTime = modified };
 
     /// <summary>
     /// The app's proxy on this host: a container from an image made once per host and proxy version from a release
@@ -475,7 +469,7 @@ internal sealed class DockerHost
     private async Task<ContainerListResponse> EnsureProxyAsync(DeploymentScope scope, string fromImage, CancellationToken ct)
     {
         var name = DockerLabels.Safe($"immutable-proxy-{scope.Key}");
-        var existing = (await ListAppContainersAsync(scope.App, ct)).FirstOrDefault(c => Label(c, DockerLabels.Role) == DockerLabels.ProxyRole && Label(c, DockerLabels.Scope) == scope.Key);
+        var existing = (await ListAppContainersAsync(scope.App, ct)).FirstOrDefault(c => IsProxyOf(c, scope));
         if (existing is { State: "running" })
         {
             return existing;
@@ -534,7 +528,7 @@ internal sealed class DockerHost
             throw DockerErrors.Proxy(Name, $"its files are missing ({_options.ProxyAssembly}); reinstall the package or tool");
         }
 
-        var version = await ProxyVersionAsync(ct);
+        var version = _proxyVersion.Value;
         var image = $"immutable-proxy:{version}";
         if (await ImageExistsAsync(image, ct))
         {
@@ -562,7 +556,7 @@ internal sealed class DockerHost
                 {
                     var relative = Path.GetRelativePath(directory, file).Replace('\\', '/');
                     await using var content = File.OpenRead(file);
-                    await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, $"immutable/proxy/{relative}") { DataStream = content, Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead }, ct);
+                    await writer.WriteEntryAsync(FileEntry($"immutable/proxy/{relative}", content, DateTimeOffset.UtcNow), ct);
                 }
             }
 
@@ -587,12 +581,15 @@ internal sealed class DockerHost
 
     private async Task<string?> AnyReleaseImageAsync(DeploymentScope scope, CancellationToken ct)
     {
-        var images = await Call("list images", () => Client.Images.ListImagesAsync(new ImagesListParameters
-        {
-            Filters = new Dictionary<string, IDictionary<string, bool>> { ["reference"] = new Dictionary<string, bool> { [ReleaseRepository(scope)] = true } },
-        }, ct));
+        var images = await ImagesNamedAsync(ReleaseRepository(scope), ct);
         return images.SelectMany(i => i.RepoTags ?? []).FirstOrDefault();
     }
+
+    private async Task<IList<ImagesListResponse>> ImagesNamedAsync(string repository, CancellationToken ct) =>
+        await Call("list images", () => Client.Images.ListImagesAsync(new ImagesListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>> { ["reference"] = new Dictionary<string, bool> { [repository] = true } },
+        }, ct));
 
     private async Task<List<int>> AllocatePortsAsync(int count, CancellationToken ct)
     {
@@ -673,7 +670,7 @@ internal sealed class DockerHost
         using var tar = new MemoryStream();
         await using (var writer = new TarWriter(tar, TarEntryFormat.Pax, leaveOpen: true))
         {
-            await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(content), Mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead, ModificationTime = DateTimeOffset.UtcNow }, ct);
+            await writer.WriteEntryAsync(FileEntry(name, new MemoryStream(content), DateTimeOffset.UtcNow), ct);
         }
 
         tar.Position = 0;
@@ -708,6 +705,10 @@ internal sealed class DockerHost
             var other => other ?? "unknown",
         };
     }
+
+    private static bool IsProxyOf(ContainerListResponse c, DeploymentScope scope) => Label(c, DockerLabels.Role) == DockerLabels.ProxyRole && Label(c, DockerLabels.Scope) == scope.Key;
+
+    private static bool IsInstanceOf(ContainerListResponse c, DeploymentScope scope) => Label(c, DockerLabels.Role) == DockerLabels.InstanceRole && Label(c, DockerLabels.Scope) == scope.Key;
 
     private static string? Label(ContainerListResponse c, string key) => c.Labels is { } labels && labels.TryGetValue(key, out var value) ? value : null;
 

@@ -24,7 +24,8 @@ public sealed class DockerTarget : IDeploymentTarget
         }
 
         _options = options;
-        _hosts = options.Hosts.Select(h => new DockerHost(h, options)).ToList();
+        var proxyVersion = DockerHost.ProxyVersionOf(options.ProxyAssembly);
+        _hosts = options.Hosts.Select(h => new DockerHost(h, options, proxyVersion)).ToList();
     }
 
     /// <inheritdoc />

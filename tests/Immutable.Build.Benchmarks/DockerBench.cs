@@ -1,11 +1,8 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Immutable.Build.Deployments;
 using Immutable.Build.Docker;
-using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
-using Immutable.Build.Targets;
 using Immutable.Build.Testing;
 
 /// <summary>
@@ -22,23 +19,12 @@ public static class DockerBench
         try
         {
             engine.Require();
-            var releases = new List<ReleaseRef>();
             var repository = "bench/docker-" + Guid.NewGuid().ToString("N")[..6];
-            for (var i = 0; i < 2; i++)
-            {
-                var greeting = Path.Combine(workspace.ProjectDir, "Greeting.cs");
-                await File.AppendAllTextAsync(greeting, $"// docker bench release {i}\n");
-                await workspace.CommitAllAsync($"docker bench {i}");
-                var publish = await workspace.PublishWithResultsAsync([$"-p:ContainerBaseImage={bases.AspNet}", $"-p:ContainerRegistry={bases.Registry.Address}", $"-p:ContainerRepository={repository}"], ["ImmutableReleaseManifest"]);
-                publish.Process.EnsureSuccess("publish for the docker bench");
-                releases.Add(Deployer.ReleaseFrom(ReleaseManifestFile.Read(publish["ImmutableReleaseManifest"]), publish["ImmutableReleaseManifest"]));
-            }
-
-            var host = Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.LocalHost", "bin", "Release", "net8.0", "Immutable.Build.LocalHost.dll");
+            var releases = await RolloutBench.PublishTwoReleasesAsync(workspace, "docker", [$"-p:ContainerBaseImage={bases.AspNet}", $"-p:ContainerRegistry={bases.Registry.Address}", $"-p:ContainerRepository={repository}"]);
+            var host = RolloutBench.HostAssembly;
             var table = new StringBuilder();
             table.AppendLine("| replicas | blue-green rollout on Docker, median s | per container s |");
             table.AppendLine("| ---: | ---: | ---: |");
-            var next = 0;
             foreach (var replicas in new[] { 1, 3 })
             {
                 var settings = new DeploymentSettings
@@ -55,20 +41,7 @@ public static class DockerBench
                     Rollout = new RolloutSettings { Strategy = "bluegreen", Replicas = replicas.ToString(CultureInfo.InvariantCulture) },
                     TargetProviders = [new DockerTargetProvider()],
                 };
-                var times = new List<double>();
-                for (var round = 0; round <= rounds; round++)
-                {
-                    var watch = Stopwatch.StartNew();
-                    var result = await Deployer.DeployAsync(settings, releases[next++ % 2], ReleaseLog.None, CancellationToken.None);
-                    watch.Stop();
-                    result.ThrowIfNotSucceeded();
-                    if (round > 0)
-                    {
-                        times.Add(watch.Elapsed.TotalSeconds);
-                    }
-                }
-
-                var median = times.Order().ElementAt(times.Count / 2);
+                var median = await RolloutBench.MedianRolloutSecondsAsync(settings, releases, rounds);
                 table.AppendLine(CultureInfo.InvariantCulture, $"| {replicas} | {median:F2} | {median / replicas:F2} |");
                 Console.WriteLine($"docker blue-green, {replicas} replicas: median {median:F2} s");
                 await RemoveAppAsync(engine.DockerHost, settings.App);

@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Immutable.Build.Deployments;
-using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
 using Immutable.Build.Testing;
@@ -19,24 +18,13 @@ public static class LocalBench
     {
         var state = TestEnvironment.NewWorkDir("bench-local-state");
         var port = TestNetwork.FreePort();
-        var releases = new List<ReleaseRef>();
-        for (var i = 0; i < 2; i++)
-        {
-            var greeting = Path.Combine(workspace.ProjectDir, "Greeting.cs");
-            await File.AppendAllTextAsync(greeting, $"// local bench release {i}\n");
-            await workspace.CommitAllAsync($"local bench {i}");
-            var publish = await workspace.PublishWithResultsAsync(["-p:ContainerBaseImage=scratch", "-p:ContainerRegistry="], ["ImmutableReleaseManifest", "ImmutableReleaseId"]);
-            publish.Process.EnsureSuccess("publish for the local bench");
-            releases.Add(Deployer.ReleaseFrom(ReleaseManifestFile.Read(publish["ImmutableReleaseManifest"]), publish["ImmutableReleaseManifest"]));
-        }
-
-        var host = Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.LocalHost", "bin", "Release", "net8.0", "Immutable.Build.LocalHost.dll");
+        var releases = await RolloutBench.PublishTwoReleasesAsync(workspace, "local", ["-p:ContainerBaseImage=scratch", "-p:ContainerRegistry="]);
+        var host = RolloutBench.HostAssembly;
         var table = new StringBuilder();
         table.AppendLine("| replicas | blue-green rollout median s | per instance s |");
         table.AppendLine("| ---: | ---: | ---: |");
         try
         {
-            var next = 0;
             foreach (var replicas in new[] { 1, 3, 10 })
             {
                 var settings = new DeploymentSettings
@@ -48,20 +36,7 @@ public static class LocalBench
                     LocalHostAssembly = host,
                     Rollout = new RolloutSettings { Strategy = "bluegreen", Replicas = replicas.ToString(CultureInfo.InvariantCulture) },
                 };
-                var times = new List<double>();
-                for (var round = 0; round <= rounds; round++)
-                {
-                    var watch = Stopwatch.StartNew();
-                    var result = await Deployer.DeployAsync(settings, releases[next++ % 2], ReleaseLog.None, CancellationToken.None);
-                    watch.Stop();
-                    result.ThrowIfNotSucceeded();
-                    if (round > 0)
-                    {
-                        times.Add(watch.Elapsed.TotalSeconds); // the first deploy has no old group to replace
-                    }
-                }
-
-                var median = times.Order().ElementAt(times.Count / 2);
+                var median = await RolloutBench.MedianRolloutSecondsAsync(settings, releases, rounds);
                 table.AppendLine(CultureInfo.InvariantCulture, $"| {replicas} | {median:F2} | {median / replicas:F2} |");
                 Console.WriteLine($"local blue-green, {replicas} replicas: median {median:F2} s");
             }

@@ -294,9 +294,7 @@ public sealed partial class LocalRolloutTests : IAsyncLifetime
 
     private async Task<string> ChangeAndPublishAsync(string greeting, string? strategy, int replicas)
     {
-        var file = Path.Combine(_workspace.ProjectDir, "Greeting.cs");
-        await File.WriteAllTextAsync(file, Regex.Replace(await File.ReadAllTextAsync(file), "Text = \"[^\"]*\"", $"Text = \"{greeting}\""));
-        await _workspace.CommitAllAsync(greeting);
+        await _workspace.SetGreetingAsync(greeting);
         return await PublishAsync(strategy, replicas);
     }
 

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 
@@ -176,7 +175,7 @@ public abstract class DockerScenarioTest(BaseImagesFixture bases, DockerEngineFi
 }
 
 /// <summary>One app on Docker hosts: a sample workspace, a state folder, a proxy port and instance ports of its own.</summary>
-internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngineFixture engine)
+internal sealed class DockerScenario(BaseImagesFixture bases, DockerEngineFixture engine)
 {
     private readonly int _proxyPort = TestNetwork.FreePort();
     private readonly int _firstPort = 21000 + (Random.Shared.Next(0, 400) * 10);
@@ -253,9 +252,7 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
 
     public async Task<Published> ChangeAndPublishAsync(string greeting, int replicas, params string[] extra)
     {
-        var file = Path.Combine(Workspace.ProjectDir, "Greeting.cs");
-        await File.WriteAllTextAsync(file, GreetingText().Replace(await File.ReadAllTextAsync(file), $"Text = \"{greeting}\""));
-        await Workspace.CommitAllAsync(greeting);
+        await Workspace.SetGreetingAsync(greeting);
         return await PublishAsync(replicas, extra);
     }
 
@@ -290,9 +287,6 @@ internal sealed partial class DockerScenario(BaseImagesFixture bases, DockerEngi
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"immutable.app={App}"] = true } },
         }, CancellationToken.None);
-
-    [GeneratedRegex("Text = \"[^\"]*\"")]
-    private static partial Regex GreetingText();
 }
 
 /// <summary>A published release.</summary>

@@ -56,9 +56,7 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.Equal(blobsBeforeRerun, RegistryFixture.StoredBlobs());
 
         // A committed code change: new tag, new digest, and only the app layer (plus config and manifest) is new in the registry.
-        var greeting = Path.Combine(workspace.ProjectDir, "Greeting.cs");
-        await File.WriteAllTextAsync(greeting, (await File.ReadAllTextAsync(greeting)).Replace("Hello from an immutable release", "Hello again", StringComparison.Ordinal));
-        var changed = await workspace.CommitAllAsync("change the greeting");
+        var changed = await workspace.SetGreetingAsync("Hello again");
         var blobsBeforeChange = RegistryFixture.StoredBlobs();
         var next = await workspace.PublishWithResultsAsync(PushArgs(repository), Outputs);
         Assert.True(next.Process.ExitCode == 0, next.Process.Output);

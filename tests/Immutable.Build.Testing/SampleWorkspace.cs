@@ -4,7 +4,7 @@ namespace Immutable.Build.Testing;
 /// A private copy of a sample in its own git repository, restoring Immutable.Build from the freshly
 /// packed local feed into a packages folder of this test run only, so every run tests the current code.
 /// </summary>
-public sealed class SampleWorkspace
+public sealed partial class SampleWorkspace
 {
     private SampleWorkspace(string root, string projectDir)
     {
@@ -81,6 +81,20 @@ public sealed class SampleWorkspace
         return await GitAsync("rev-parse", "HEAD");
     }
 
+    /// <summary>Sets what the sample's GET / says (Greeting.Text) and commits it; returns the new commit's SHA.</summary>
+    public async Task<string> SetGreetingAsync(string greeting)
+    {
+        var file = Path.Combine(ProjectDir, "Greeting.cs");
+        var text = await File.ReadAllTextAsync(file);
+        if (!GreetingText().IsMatch(text))
+        {
+            throw new InvalidOperationException($"{file} has no Text = \"...\" to change");
+        }
+
+        await File.WriteAllTextAsync(file, GreetingText().Replace(text, $"Text = \"{greeting}\""));
+        return await CommitAllAsync(greeting);
+    }
+
     /// <summary>Runs <c>dotnet publish</c> of the sample with the given extra arguments.</summary>
     public Task<ProcessResult> PublishAsync(IEnumerable<string> arguments, IReadOnlyDictionary<string, string?>? environment = null, TimeSpan? timeout = null) =>
         ProcessRunner.RunAsync("dotnet", ["publish", ProjectDir, "-c", "Release", "-nologo", .. arguments], Root, environment, timeout ?? TimeSpan.FromMinutes(5));
@@ -131,6 +145,9 @@ public sealed class SampleWorkspace
 
         return new PublishOutcome(result, values, items);
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex("Text = \"[^\"]*\"")]
+    private static partial System.Text.RegularExpressions.Regex GreetingText();
 
     private static void CopyDirectory(string from, string to)
     {

@@ -21,17 +21,7 @@ public sealed record ProxyRoutes(
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, ProxyJsonContext.Default.ProxyRoutes);
 
     /// <summary>Parses routes; null when the text is not (yet) complete JSON of this shape.</summary>
-    public static ProxyRoutes? TryParse(ReadOnlySpan<byte> json)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize(json, ProxyJsonContext.Default.ProxyRoutes);
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
-    }
+    public static ProxyRoutes? TryParse(ReadOnlySpan<byte> json) => ProxyJsonContext.TryParse(json, ProxyJsonContext.Default.ProxyRoutes);
 }
 
 /// <summary>One instance behind the proxy.</summary>
@@ -54,11 +44,20 @@ public sealed record ProxyApplied(
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, ProxyJsonContext.Default.ProxyApplied);
 
     /// <summary>Parses an acknowledgement; null when incomplete.</summary>
-    public static ProxyApplied? TryParse(ReadOnlySpan<byte> json)
+    public static ProxyApplied? TryParse(ReadOnlySpan<byte> json) => ProxyJsonContext.TryParse(json, ProxyJsonContext.Default.ProxyApplied);
+}
+
+[JsonSerializable(typeof(ProxyRoutes))]
+[JsonSerializable(typeof(ProxyApplied))]
+internal sealed partial class ProxyJsonContext : JsonSerializerContext
+{
+    // A file read while its writer is still at it does not parse yet: that is "nothing", not an error.
+    public static T? TryParse<T>(ReadOnlySpan<byte> json, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+        where T : class
     {
         try
         {
-            return JsonSerializer.Deserialize(json, ProxyJsonContext.Default.ProxyApplied);
+            return JsonSerializer.Deserialize(json, type);
         }
         catch (JsonException)
         {
@@ -66,7 +65,3 @@ public sealed record ProxyApplied(
         }
     }
 }
-
-[JsonSerializable(typeof(ProxyRoutes))]
-[JsonSerializable(typeof(ProxyApplied))]
-internal sealed partial class ProxyJsonContext : JsonSerializerContext;
