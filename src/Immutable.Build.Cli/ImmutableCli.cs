@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.CommandLine;
 using System.Reflection;
 using System.Text.Json;

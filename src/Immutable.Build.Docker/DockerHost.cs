@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Formats.Tar;
 using System.Globalization;
 using System.Security.Cryptography;

@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;

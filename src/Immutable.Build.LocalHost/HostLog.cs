@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Globalization;
 
 namespace Immutable.Build.LocalHost;

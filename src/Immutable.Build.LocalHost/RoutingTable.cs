@@ -1,3 +1,5 @@
+using Immutable.Build.Targets.Local;
+
 namespace Immutable.Build.LocalHost;
 
 /// <summary>
@@ -70,7 +72,7 @@ internal sealed class RoutingTable
 
         public Instance? Next(Instance? except)
         {
-            var running = instances.Where(i => i != except && i.Status == Immutable.Build.Targets.LocalInstanceStatus.Running).ToArray();
+            var running = instances.Where(i => i != except && i.Status == LocalInstanceStatus.Running).ToArray();
             var pool = running.Length > 0 ? running : instances.Where(i => i != except && i.IsRoutable).ToArray();
             return pool.Length == 0 ? null : pool[(int)((uint)Interlocked.Increment(ref _next) % (uint)pool.Length)];
         }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Immutable.Build.Rollout;
+using Immutable.Build.Testing;
 using Immutable.Build.Targets;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Immutable.Build;
 using Immutable.Build.Deployments;
 using Immutable.Build.Releases;
 using Immutable.Build.Targets;

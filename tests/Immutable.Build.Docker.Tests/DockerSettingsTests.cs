@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using Immutable.Build.Deployments;
 using Immutable.Build.Releases;
 

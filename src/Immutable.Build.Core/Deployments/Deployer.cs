@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Globalization;
 using Immutable.Build.Releases;
 using Immutable.Build.Rollout;

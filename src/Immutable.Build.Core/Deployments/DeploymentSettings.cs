@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
 

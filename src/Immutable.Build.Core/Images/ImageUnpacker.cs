@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Formats.Tar;
 using FormatsTarEntry = System.Formats.Tar.TarEntry;
 using System.IO.Compression;

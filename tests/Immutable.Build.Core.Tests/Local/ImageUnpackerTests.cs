@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Formats.Tar;
 using Immutable.Build.Images;
 using static Immutable.Build.Core.Tests.Local.HandmadeLayout;

@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;

@@ -1,3 +1,4 @@
+using Immutable.Build.Targets.Local;
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;

@@ -1,4 +1,6 @@
-namespace Immutable.Build.Targets;
+using Immutable.Build.Targets;
+
+namespace Immutable.Build.Testing;
 
 /// <summary>How instances of a release behave in an <see cref="InMemoryTarget"/>.</summary>
 public enum InMemoryHealth

@@ -1,6 +1,6 @@
 using Immutable.Build.Registry;
 
-namespace Immutable.Build.Targets;
+namespace Immutable.Build.Targets.Local;
 
 /// <summary>Settings of the local target.</summary>
 /// <param name="StateDirectory">Where the local host keeps host.json, its state, logs and unpacked releases (see <see cref="DefaultStateDirectory"/>).</param>

@@ -12,7 +12,7 @@
 // IMB7010: an instance process could not be started by the local host. Read the instance log named in the message; check that the .NET runtime the app needs is installed.
 // IMB7011: the local host answered with an error or something that is not its protocol (another program on its port, or a host of another version). Run `immutable local stop` and deploy again.
 // IMB7012: the state directory cannot be created or written. Set IMMUTABLE_STATE_DIR (ImmutableStateDir) to a writable folder.
-namespace Immutable.Build.Targets;
+namespace Immutable.Build.Targets.Local;
 
 /// <summary>The IMB7xxx errors of the local target, one factory per code so messages stay consistent.</summary>
 internal static class LocalErrors

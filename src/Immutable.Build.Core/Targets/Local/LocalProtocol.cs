@@ -4,7 +4,7 @@ using System.Text.Json.Serialization;
 // The local host speaks this protocol with the target; one definition keeps both sides in step.
 [assembly: InternalsVisibleTo("Immutable.Build.LocalHost")]
 
-namespace Immutable.Build.Targets;
+namespace Immutable.Build.Targets.Local;
 
 /// <summary>
 /// <c>host.json</c> in the state directory (mode 0600: it holds the control token). Written by the host once

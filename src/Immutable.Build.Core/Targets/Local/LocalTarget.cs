@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Immutable.Build.Images;
 
-namespace Immutable.Build.Targets;
+namespace Immutable.Build.Targets.Local;
 
 /// <summary>
 /// The embedded default target: each instance is a process started from the release image's unpacked files

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 
-namespace Immutable.Build.Targets;
+namespace Immutable.Build.Targets.Local;
 
 /// <summary>Process facts read from /proc, and starting a process that outlives its starter.</summary>
 internal static class LocalProcesses

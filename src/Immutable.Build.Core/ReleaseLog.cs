@@ -1,4 +1,4 @@
-namespace Immutable.Build.Releases;
+namespace Immutable.Build;
 
 /// <summary>Where a release reports progress: important lines, details, and coded warnings.</summary>
 public sealed record ReleaseLog(Action<string> Info, Action<string> Detail, Action<string, string> Warning)

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace Immutable.Build.Targets;
+namespace Immutable.Build.Targets.Local;
 
 /// <summary>
 /// The routes a standalone proxy (the local host's <c>proxy</c> command, as the Docker target runs it on each host)

@@ -1,6 +1,6 @@
 using Immutable.Build.Images;
 
-namespace Immutable.Build.Targets;
+namespace Immutable.Build.Targets.Local;
 
 /// <summary>
 /// Turns an image's Entrypoint, Cmd and WorkingDir into a command on this machine: paths inside the image

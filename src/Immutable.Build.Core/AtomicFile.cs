@@ -1,0 +1,93 @@
+namespace Immutable.Build;
+
+/// <summary>
+/// Writes a file so that a reader (or a process killed mid-write) sees either the old content or the new,
+/// never a torn one: the bytes go to a temporary name in the same folder, are flushed, and are renamed over.
+/// </summary>
+public static class AtomicFile
+{
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/>.</summary>
+    /// <returns>False only when <paramref name="overwrite"/> is false and the file already existed (it is left as it was).</returns>
+    public static bool WriteAllBytes(string path, ReadOnlySpan<byte> bytes, bool overwrite = true)
+    {
+        var temp = TempPathFor(path);
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                stream.Write(bytes);
+                stream.Flush(flushToDisk: true);
+            }
+
+            return Commit(temp, path, overwrite);
+        }
+        finally
+        {
+            DeleteQuietly(temp);
+        }
+    }
+
+    /// <summary>Writes UTF-8 <paramref name="text"/> (no byte-order mark) to <paramref name="path"/>.</summary>
+    public static bool WriteAllText(string path, string text, bool overwrite = true) =>
+        WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text), overwrite);
+
+    /// <summary>Writes what <paramref name="write"/> puts into the stream to <paramref name="path"/>.</summary>
+    public static async Task<bool> WriteAsync(string path, Func<Stream, CancellationToken, Task> write, bool overwrite, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(write);
+        var temp = TempPathFor(path);
+        try
+        {
+            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+            {
+                await write(stream, cancellationToken);
+                await stream.FlushAsync(cancellationToken);
+            }
+
+            return Commit(temp, path, overwrite);
+        }
+        finally
+        {
+            DeleteQuietly(temp);
+        }
+    }
+
+    /// <summary>A unique temporary name beside <paramref name="path"/>: same folder, so the rename never crosses file systems.</summary>
+    public static string TempPathFor(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
+    }
+
+    private static bool Commit(string temp, string path, bool overwrite)
+    {
+        if (overwrite)
+        {
+            File.Move(temp, path, overwrite: true);
+            return true;
+        }
+
+        try
+        {
+            File.Move(temp, path, overwrite: false);
+            return true;
+        }
+        catch (IOException) when (File.Exists(path))
+        {
+            // Another writer got there first; content-addressed callers take theirs as equal.
+            return false;
+        }
+    }
+
+    private static void DeleteQuietly(string temp)
+    {
+        try
+        {
+            File.Delete(temp);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A leftover .tmp is harmless: nobody reads it, and the next write uses a new name.
+        }
+    }
+}
