@@ -1,64 +1,129 @@
-// Image error codes (IMB3001 and IMB3002 are raised by Digest and ImageReference):
-//
-// IMB3003: a path inside the image is empty, absolute after normalisation, or contains '..'. Give a relative path such as app/HelloImmutable.dll.
-// IMB3004: two entries of a layer claim the same path, or a file is also used as a parent directory. Remove the duplicate source or rename one of them.
-// IMB3005: a layer source file does not exist or cannot be read. Publish again, or check the file's permissions.
-// IMB3006: a layer source file changed size while its layer was written. Do not modify the publish output during the build; build again.
-// IMB3007: the runtime identifier has no container platform (e.g. osx-arm64, browser-wasm). Publish for a linux-* (or win-*) runtime identifier.
-// IMB3008: the base image has no manifest for the wanted platform, or its config names another platform. Pick a base image built for that platform, or change the runtime identifier.
-// IMB3009: an OCI image layout is missing, incomplete, or does not name the requested image. Point at a directory with oci-layout and index.json, and give a ref name it contains.
-// IMB3010: a manifest, index or config is not valid JSON of the expected kind, or is a format we do not read (Docker schema 1). Use an image with an OCI or Docker v2 schema 2 manifest.
-// IMB3011: a blob's content does not match its descriptor's digest or size. Delete the cached or copied blob so it is fetched again; if it persists, the source is corrupt.
-// IMB3012: a base layer's media type has no equivalent in the requested manifest format (e.g. zstd in Docker v2). Use the OCI format, or a base with gzip layers.
-// IMB3013: an image setting is invalid (environment name, port, label, tag or archive reference). Correct the value named in the message.
-// IMB3014: a blob is needed to write the image but no source can provide it. Give the writer a base image source that can read the blob.
-// IMB3015: a timestamp lies outside what tar can record (before 1970 or after 10889). Use the commit time or another time after 1970.
 namespace Immutable.Build.Images;
 
-/// <summary>The IMB3xxx errors of image building, one factory per code so messages stay consistent.</summary>
+/// <summary>The IMB3xxx codes of images, each with its cause and fix, and one factory per code so messages stay consistent.</summary>
 internal static class ImageErrors
 {
+    [ErrorCode(
+        "A digest is not sha256: followed by 64 lowercase hex characters.",
+        "Correct the digest.")]
+    public const string InvalidDigestCode = "IMB3001";
+
+    [ErrorCode(
+        "An image reference cannot be parsed.",
+        "Use [registry/]repository[:tag][@sha256:digest] in lowercase, e.g. 127.0.0.1:5000/base/dotnet:10.0.")]
+    public const string InvalidReferenceCode = "IMB3002";
+
+    [ErrorCode(
+        "A path inside the image is empty, absolute after normalisation, or contains '..'.",
+        "Give a relative path such as app/HelloImmutable.dll.")]
+    public const string InvalidPathCode = "IMB3003";
+
+    [ErrorCode(
+        "Two entries of a layer claim the same path, or a file is also used as a parent directory.",
+        "Remove the duplicate source or rename one of them.")]
+    public const string DuplicatePathCode = "IMB3004";
+
+    [ErrorCode(
+        "A layer source file does not exist or cannot be read.",
+        "Publish again, or check the file's permissions.")]
+    public const string SourceUnreadableCode = "IMB3005";
+
+    [ErrorCode(
+        "A layer source file changed size while its layer was written.",
+        "Do not modify the publish output during the build; build again.")]
+    public const string SourceChangedCode = "IMB3006";
+
+    [ErrorCode(
+        "The runtime identifier has no container platform (e.g. osx-arm64, browser-wasm).",
+        "Publish for a linux-* (or win-*) runtime identifier.")]
+    public const string UnsupportedRidCode = "IMB3007";
+
+    [ErrorCode(
+        "The base image has no manifest for the wanted platform, or its config names another platform.",
+        "Pick a base image built for that platform, or change the runtime identifier.")]
+    public const string NoPlatformCode = "IMB3008";
+
+    [ErrorCode(
+        "An OCI image layout is missing, incomplete, or does not name the requested image.",
+        "Point at a directory with oci-layout and index.json, and give a ref name it contains.")]
+    public const string BadLayoutCode = "IMB3009";
+
+    [ErrorCode(
+        "A manifest, index or config is not valid JSON of the expected kind, or is a format we do not read (Docker schema 1).",
+        "Use an image with an OCI or Docker v2 schema 2 manifest.")]
+    public const string BadDocumentCode = "IMB3010";
+
+    [ErrorCode(
+        "A blob's content does not match its descriptor's digest or size.",
+        "Delete the cached or copied blob so it is fetched again; if it persists, the source is corrupt.")]
+    public const string DigestMismatchCode = "IMB3011";
+
+    [ErrorCode(
+        "A base layer's media type has no equivalent in the requested manifest format (e.g. zstd in Docker v2).",
+        "Use the OCI format, or a base with gzip layers.")]
+    public const string UnconvertibleLayerCode = "IMB3012";
+
+    [ErrorCode(
+        "An image setting is invalid (environment name, port, label, tag or archive reference).",
+        "Correct the value named in the message.")]
+    public const string InvalidSettingCode = "IMB3013";
+
+    [ErrorCode(
+        "A blob is needed to write the image but no source can provide it.",
+        "Give the writer a base image source that can read the blob.")]
+    public const string BlobUnavailableCode = "IMB3014";
+
+    [ErrorCode(
+        "A timestamp lies outside what tar can record (before 1970 or after 10889).",
+        "Use the commit time or another time after 1970.")]
+    public const string TimestampOutOfRangeCode = "IMB3015";
+
+    [ErrorCode(
+        "An OCI layout's index.json is not valid JSON.",
+        "Delete the layout folder; the next publish writes it again.")]
+    public const string LayoutIndexInvalidCode = "IMB3090";
+
     public static ImmutableBuildException InvalidPath(string path, string why) =>
-        new("IMB3003", $"'{path}' is not a valid path inside the image: {why}. Give a relative path such as app/HelloImmutable.dll.");
+        new(InvalidPathCode, $"'{path}' is not a valid path inside the image: {why}. Give a relative path such as app/HelloImmutable.dll.");
 
     public static ImmutableBuildException DuplicatePath(string path, string why) =>
-        new("IMB3004", $"The layer has two entries for '{path}' ({why}). Remove the duplicate source or give one of them another path.");
+        new(DuplicatePathCode, $"The layer has two entries for '{path}' ({why}). Remove the duplicate source or give one of them another path.");
 
     public static ImmutableBuildException SourceUnreadable(string source, Exception? inner = null) =>
-        new("IMB3005", $"The layer source '{source}' does not exist or cannot be read{(inner is null ? "" : ": " + inner.Message)}. Publish again, or check the file's permissions.", inner);
+        new(SourceUnreadableCode, $"The layer source '{source}' does not exist or cannot be read{(inner is null ? "" : ": " + inner.Message)}. Publish again, or check the file's permissions.", inner);
 
     public static ImmutableBuildException SourceChanged(string source, long expected, long actual) =>
-        new("IMB3006", $"'{source}' changed while its layer was written ({expected} bytes expected, {actual} read). Do not modify the publish output during the build; build again.");
+        new(SourceChangedCode, $"'{source}' changed while its layer was written ({expected} bytes expected, {actual} read). Do not modify the publish output during the build; build again.");
 
     public static ImmutableBuildException UnsupportedRid(string rid) =>
-        new("IMB3007", $"The runtime identifier '{rid}' has no container platform. Publish for a linux-* runtime identifier such as linux-x64 or linux-arm64.");
+        new(UnsupportedRidCode, $"The runtime identifier '{rid}' has no container platform. Publish for a linux-* runtime identifier such as linux-x64 or linux-arm64.");
 
     public static ImmutableBuildException NoPlatform(string image, Platform wanted, IEnumerable<string> available) =>
-        new("IMB3008", $"The base image {image} has no manifest for {Format(wanted)} (it has: {string.Join(", ", available.DefaultIfEmpty("none"))}). Pick a base image built for {Format(wanted)}, or change the runtime identifier.");
+        new(NoPlatformCode, $"The base image {image} has no manifest for {Format(wanted)} (it has: {string.Join(", ", available.DefaultIfEmpty("none"))}). Pick a base image built for {Format(wanted)}, or change the runtime identifier.");
 
     public static ImmutableBuildException WrongPlatform(string image, Platform wanted, string actual) =>
-        new("IMB3008", $"The base image {image} is built for {actual}, not {Format(wanted)}. Pick a base image built for {Format(wanted)}, or change the runtime identifier.");
+        new(NoPlatformCode, $"The base image {image} is built for {actual}, not {Format(wanted)}. Pick a base image built for {Format(wanted)}, or change the runtime identifier.");
 
     public static ImmutableBuildException BadLayout(string layout, string why) =>
-        new("IMB3009", $"'{layout}' is not a usable OCI image layout: {why}. Point at a directory with oci-layout and index.json, and give a ref name it contains.");
+        new(BadLayoutCode, $"'{layout}' is not a usable OCI image layout: {why}. Point at a directory with oci-layout and index.json, and give a ref name it contains.");
 
     public static ImmutableBuildException BadDocument(string what, string why, Exception? inner = null) =>
-        new("IMB3010", $"{what} cannot be read: {why}. Use an image with an OCI or Docker v2 schema 2 manifest.", inner);
+        new(BadDocumentCode, $"{what} cannot be read: {why}. Use an image with an OCI or Docker v2 schema 2 manifest.", inner);
 
     public static ImmutableBuildException DigestMismatch(string what, string expected, string actual) =>
-        new("IMB3011", $"{what} does not match its descriptor: expected {expected}, got {actual}. Delete the cached or copied blob so it is fetched again; if this persists, the source is corrupt.");
+        new(DigestMismatchCode, $"{what} does not match its descriptor: expected {expected}, got {actual}. Delete the cached or copied blob so it is fetched again; if this persists, the source is corrupt.");
 
     public static ImmutableBuildException UnconvertibleLayer(string mediaType, string format) =>
-        new("IMB3012", $"A base layer of media type '{mediaType}' cannot be described in a {format} manifest. Use the OCI format, or a base image with gzip layers.");
+        new(UnconvertibleLayerCode, $"A base layer of media type '{mediaType}' cannot be described in a {format} manifest. Use the OCI format, or a base image with gzip layers.");
 
     public static ImmutableBuildException InvalidSetting(string setting, string value, string expected) =>
-        new("IMB3013", $"{setting} '{value}' is invalid: expected {expected}.");
+        new(InvalidSettingCode, $"{setting} '{value}' is invalid: expected {expected}.");
 
     public static ImmutableBuildException BlobUnavailable(string digest) =>
-        new("IMB3014", $"The blob {digest} is needed to write the image, but nothing can provide it. Give the writer an image whose base layers can be opened (a base image source that reads them).");
+        new(BlobUnavailableCode, $"The blob {digest} is needed to write the image, but nothing can provide it. Give the writer an image whose base layers can be opened (a base image source that reads them).");
 
     public static ImmutableBuildException TimestampOutOfRange(DateTimeOffset value) =>
-        new("IMB3015", $"The timestamp {value:O} cannot be recorded in a tar archive. Use the commit time or another time after 1970-01-01.");
+        new(TimestampOutOfRangeCode, $"The timestamp {value:O} cannot be recorded in a tar archive. Use the commit time or another time after 1970-01-01.");
 
     private static string Format(Platform p) => p.Variant is null ? $"{p.Os}/{p.Architecture}" : $"{p.Os}/{p.Architecture}/{p.Variant}";
 }

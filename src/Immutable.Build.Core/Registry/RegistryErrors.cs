@@ -1,91 +1,136 @@
-// Registry error codes, one per line as `code: cause. fix.`
-//
-// IMB2001: the registry could not be reached (DNS, refused or reset connection, TLS failure, timeout), even after retries. Check the registry address and that it runs; for a plain-HTTP registry that is not on loopback, list its host:port in DOTNET_CONTAINER_INSECURE_REGISTRIES.
-// IMB2002: the registry kept answering 5xx or 429 until the retries ran out. The registry or a proxy in front of it is overloaded or broken: retry later and check the registry's own logs.
-// IMB2003: the registry asks for authentication and no credentials were found for it. Run `docker login <registry>`, configure a credential helper in Docker's config.json, or set DOTNET_CONTAINER_REGISTRY_UNAME and DOTNET_CONTAINER_REGISTRY_PWORD.
-// IMB2004: the registry (or its token service) rejected the credentials that were sent. Refresh them: `docker login <registry>` again, renew the token in the credential helper, or correct DOTNET_CONTAINER_REGISTRY_UNAME/PWORD.
-// IMB2005: the credentials were accepted but lack the rights for this repository (403, or a token without the requested scope). Grant the account pull (and push, for a push) on the repository, or push to a repository it may write.
-// IMB2006: a manifest (an image or base image tag or digest) does not exist in the registry. Check the spelling of repository, tag and digest, and that the image was pushed to this registry.
-// IMB2007: a blob (config or layer) does not exist in the repository. The image that references it is incomplete in the registry: push it again.
-// IMB2008: content received from the registry, or stored by it, does not match its digest. A proxy or the registry altered the bytes: retry, and check caching proxies between this machine and the registry.
-// IMB2009: the registry refused a request (4xx); the message carries the registry's own error codes. Fix what they name, e.g. MANIFEST_INVALID, NAME_INVALID, SIZE_INVALID or a quota.
-// IMB2010: the token service of the registry failed or answered something that is not a token. Check the realm the registry announces and that the token service is up.
-// IMB2011: an HTTPS registry sent its credentials to a plain-HTTP token realm, which would expose them. Fix the registry's auth configuration, or, for a trusted test registry, list it in DOTNET_CONTAINER_INSECURE_REGISTRIES.
-// IMB2012: the registry answered with a manifest media type or an authentication scheme this client does not speak (e.g. Docker schema 1, NTLM). Re-push the image with an OCI or Docker v2 manifest, or use a registry with Basic or Bearer token auth.
-// IMB2013: a registry or repository name is not valid. Use host[:port] for the registry and lowercase path components ([a-z0-9] separated by '.', '_', '__', '-' or '/') for the repository.
-// IMB2014: Docker's config.json could not be read or has an invalid `auths` entry. Fix or remove the file ($DOCKER_CONFIG/config.json or ~/.docker/config.json), or run `docker login <registry>` again.
-// IMB2015: a Docker credential helper (docker-credential-<name>) is missing from PATH, failed or answered something other than {"Username","Secret"}. Install the helper, fix its login, or remove it from credHelpers/credsStore in config.json.
-// IMB2016: a tag already points at other content than the image being pushed; nothing was written. Publish a new commit, remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.
-// IMB2017: a blob to push has no content here and could not be mounted from its source repository. Make the base image's layers available in the same registry as the target (push the base there), or build with the layer files available.
-// IMB2018: local blob content does not match its descriptor (size or digest). A file changed while the image was being pushed, or the image was assembled wrongly: publish again.
-// IMB2019: the registry does not allow deleting manifests (405). Enable deletes in the registry's configuration (storage.delete.enabled for a distribution registry) or delete through its own UI or API.
-// IMB2020: a tag changed while this push ran: another push wrote it between the tag guard and the manifest upload. Find the concurrent publisher, then publish again.
 using Immutable.Build.Images;
 
 namespace Immutable.Build.Registry;
 
-/// <summary>The registry's <c>IMB2xxx</c> error codes; the comment block at the top of this file has each cause and fix.</summary>
+/// <summary>The <c>IMB2xxx</c> codes of the registry client and the tag guard, each with its cause and fix.</summary>
 public static class RegistryErrors
 {
     /// <summary>The registry could not be reached.</summary>
+    [ErrorCode(
+        "The registry could not be reached (DNS, refused or reset connection, TLS failure, timeout), even after retries.",
+        "Check the registry address and that it runs; for a plain-HTTP registry that is not on loopback, list its host:port in DOTNET_CONTAINER_INSECURE_REGISTRIES.")]
     public const string Unreachable = "IMB2001";
 
     /// <summary>The registry kept failing with 5xx or 429.</summary>
+    [ErrorCode(
+        "The registry kept answering 5xx or 429 until the retries ran out.",
+        "The registry or a proxy in front of it is overloaded or broken: retry later and check the registry's own logs.")]
     public const string Unavailable = "IMB2002";
 
     /// <summary>Authentication required and no credentials found.</summary>
+    [ErrorCode(
+        "The registry asks for authentication and no credentials were found for it.",
+        "Run `docker login <registry>`, configure a credential helper in Docker's config.json, or set DOTNET_CONTAINER_REGISTRY_UNAME and DOTNET_CONTAINER_REGISTRY_PWORD.")]
     public const string CredentialsMissing = "IMB2003";
 
     /// <summary>Credentials were rejected.</summary>
+    [ErrorCode(
+        "The registry (or its token service) rejected the credentials that were sent.",
+        "Refresh them: `docker login <registry>` again, renew the token in the credential helper, or correct DOTNET_CONTAINER_REGISTRY_UNAME/PWORD.")]
     public const string CredentialsRejected = "IMB2004";
 
     /// <summary>Credentials lack rights for the repository.</summary>
+    [ErrorCode(
+        "The credentials were accepted but lack the rights for this repository (403, or a token without the requested scope).",
+        "Grant the account pull (and push, for a push) on the repository, or push to a repository it may write.")]
     public const string AccessDenied = "IMB2005";
 
     /// <summary>Manifest not found.</summary>
+    [ErrorCode(
+        "A manifest (an image or base image tag or digest) does not exist in the registry.",
+        "Check the spelling of repository, tag and digest, and that the image was pushed to this registry.")]
     public const string ManifestNotFound = "IMB2006";
 
     /// <summary>Blob not found.</summary>
+    [ErrorCode(
+        "A blob (config or layer) does not exist in the repository.",
+        "The image that references it is incomplete in the registry: push it again.")]
     public const string BlobNotFound = "IMB2007";
 
     /// <summary>Content does not match its digest.</summary>
+    [ErrorCode(
+        "Content received from the registry, or stored by it, does not match its digest.",
+        "A proxy or the registry altered the bytes: retry, and check caching proxies between this machine and the registry.")]
     public const string DigestMismatch = "IMB2008";
 
     /// <summary>The registry refused the request.</summary>
+    [ErrorCode(
+        "The registry refused a request (4xx); the message carries the registry's own error codes.",
+        "Fix what they name, e.g. MANIFEST_INVALID, NAME_INVALID, SIZE_INVALID or a quota.")]
     public const string RequestRejected = "IMB2009";
 
     /// <summary>The token service failed.</summary>
+    [ErrorCode(
+        "The token service of the registry failed or answered something that is not a token.",
+        "Check the realm the registry announces and that the token service is up.")]
     public const string TokenServiceFailed = "IMB2010";
 
     /// <summary>Credentials would go to a plain-HTTP realm.</summary>
+    [ErrorCode(
+        "An HTTPS registry sent its credentials to a plain-HTTP token realm, which would expose them.",
+        "Fix the registry's auth configuration, or, for a trusted test registry, list it in DOTNET_CONTAINER_INSECURE_REGISTRIES.")]
     public const string InsecureRealm = "IMB2011";
 
     /// <summary>Unsupported manifest media type or authentication scheme.</summary>
+    [ErrorCode(
+        "The registry answered with a manifest media type or an authentication scheme this client does not speak (e.g. Docker schema 1, NTLM).",
+        "Re-push the image with an OCI or Docker v2 manifest, or use a registry with Basic or Bearer token auth.")]
     public const string Unsupported = "IMB2012";
 
     /// <summary>Invalid registry or repository name.</summary>
+    [ErrorCode(
+        "A registry or repository name is not valid.",
+        "Use host[:port] for the registry and lowercase path components ([a-z0-9] separated by '.', '_', '__', '-' or '/') for the repository.")]
     public const string InvalidName = "IMB2013";
 
     /// <summary>Docker config.json unreadable.</summary>
+    [ErrorCode(
+        "Docker's config.json could not be read or has an invalid `auths` entry.",
+        "Fix or remove the file ($DOCKER_CONFIG/config.json or ~/.docker/config.json), or run `docker login <registry>` again.")]
     public const string DockerConfigInvalid = "IMB2014";
 
     /// <summary>Credential helper missing or failed.</summary>
+    [ErrorCode(
+        "A Docker credential helper (docker-credential-<name>) is missing from PATH, failed or answered something other than {\"Username\",\"Secret\"}.",
+        "Install the helper, fix its login, or remove it from credHelpers/credsStore in config.json.")]
     public const string CredentialHelperFailed = "IMB2015";
 
     /// <summary>The tag guard refused a tag.</summary>
+    [ErrorCode(
+        "A tag already points at other content than the image being pushed; nothing was written.",
+        "Publish a new commit, remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.")]
     public const string TagRefused = "IMB2016";
 
     /// <summary>A blob has no local content and could not be mounted.</summary>
+    [ErrorCode(
+        "A blob to push has no content here and could not be mounted from its source repository.",
+        "Make the base image's layers available in the same registry as the target (push the base there), or build with the layer files available.")]
     public const string BlobContentUnavailable = "IMB2017";
 
     /// <summary>Local blob content does not match its descriptor.</summary>
+    [ErrorCode(
+        "Local blob content does not match its descriptor (size or digest).",
+        "A file changed while the image was being pushed, or the image was assembled wrongly: publish again.")]
     public const string LocalContentMismatch = "IMB2018";
 
     /// <summary>Deletes are disabled in the registry.</summary>
+    [ErrorCode(
+        "The registry does not allow deleting manifests (405).",
+        "Enable deletes in the registry's configuration (storage.delete.enabled for a distribution registry) or delete through its own UI or API.")]
     public const string DeleteUnsupported = "IMB2019";
 
     /// <summary>A tag moved during the push.</summary>
+    [ErrorCode(
+        "A tag changed while this push ran: another push wrote it between the tag guard and the manifest upload.",
+        "Find the concurrent publisher, then publish again.")]
     public const string TagChangedDuringPush = "IMB2020";
+
+    /// <summary>Warning: a tag was overwritten on purpose.</summary>
+    [ErrorCode(
+        "A tag was overwritten because ImmutableAllowTagOverwrite=true.",
+        "Anything that deployed the tag by name now gets other content; remove the override once done.",
+        Warning = true)]
+    public const string TagOverwritten = "IMB2101";
 
     internal static ImmutableBuildException Error(string code, string message, Exception? inner = null) => new(code, message, inner);
 

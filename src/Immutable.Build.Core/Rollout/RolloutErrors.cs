@@ -1,48 +1,66 @@
-// Rollout error codes, one per line as `code: cause. fix.`
-//
-// IMB6001: ImmutableStrategy names no known strategy. Use bluegreen, canary or rolling.
-// IMB6002: ImmutableCanarySteps is not a ';'-separated list of increasing percentages ending at 100 (e.g. 10;50;100). Correct the list.
-// IMB6003: a rollout number or duration property (ImmutableReplicas, ImmutableBatchSize, ImmutableMaxSurge, ImmutableKeepOldFor, ImmutableCanaryPause, ImmutableAnalysisWindow, ...) is not a valid value. Give a positive whole number, or a duration such as 30s, 5m, 500ms or 00:01:00.
-// IMB6004: another rollout of the same app and environment holds the deploy lock and did not finish within the lock timeout; the message names its process id. Wait for it to finish, or, if that process is gone, run again (the operating system releases the lock of a dead process).
-// IMB6005: a health gate or analysis failed, or the target failed, during a rollout; traffic was routed back to the previous release and the new instances were decommissioned. Read the gate results in the rollout report, fix the release, and publish again.
-// IMB6006: a rollout failed and rolling it back failed too, so the target may run a mix of releases. Run `immutable status --repair` (or deploy again) once the target is reachable: the next engine call converges it.
-// IMB6007: the release to roll back to is not in the release ledger as a successful rollout of this app and environment, or there is no earlier successful release. Run `immutable history` and pick a release id that succeeded.
-// IMB6008: the rollout state directory (journal, ledger, lock) cannot be created, read or written. Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.
-// IMB6009: a rollout gate is configured wrongly (a Prometheus condition that is not `<op> <number>`, a relative Prometheus address, an empty query, a health path without a leading '/'). Correct the gate setting named in the message.
-// IMB6010: Prometheus rejected the analysis query or answered something that is not a query result. Check the PromQL in ImmutablePrometheusQuery against the Prometheus UI and that the address points at Prometheus.
 namespace Immutable.Build.Rollout;
 
-/// <summary>The IMB6xxx errors of rollouts; the comment block at the top of this file has each cause and fix.</summary>
+/// <summary>The IMB60xx codes of rollouts, each with its cause and fix.</summary>
 public static class RolloutErrors
 {
     /// <summary>Unknown strategy name.</summary>
+    [ErrorCode(
+        "ImmutableStrategy names no known strategy.",
+        "Use bluegreen, canary or rolling.")]
     public const string UnknownStrategy = "IMB6001";
 
     /// <summary>Invalid canary weights.</summary>
+    [ErrorCode(
+        "ImmutableCanarySteps is not a ';'-separated list of increasing percentages ending at 100 (e.g. 10;50;100).",
+        "Correct the list.")]
     public const string InvalidCanarySteps = "IMB6002";
 
     /// <summary>Invalid number or duration.</summary>
+    [ErrorCode(
+        "A rollout number or duration property (ImmutableReplicas, ImmutableBatchSize, ImmutableMaxSurge, ImmutableKeepOldFor, ImmutableCanaryPause, ImmutableAnalysisWindow, ...) is not a valid value.",
+        "Give a positive whole number, or a duration such as 30s, 5m, 500ms or 00:01:00.")]
     public const string InvalidValue = "IMB6003";
 
     /// <summary>Deploy lock not acquired in time.</summary>
+    [ErrorCode(
+        "Another rollout of the same app and environment holds the deploy lock and did not finish within the lock timeout; the message names its process id.",
+        "Wait for it to finish, or, if that process is gone, run again (the operating system releases the lock of a dead process).")]
     public const string LockTimeout = "IMB6004";
 
     /// <summary>The rollout was rolled back.</summary>
+    [ErrorCode(
+        "A health gate or analysis failed, or the target failed, during a rollout; traffic was routed back to the previous release and the new instances were decommissioned.",
+        "Read the gate results in the rollout report, fix the release, and publish again.")]
     public const string RolledBack = "IMB6005";
 
     /// <summary>The rollout failed and could not be rolled back.</summary>
+    [ErrorCode(
+        "A rollout failed and rolling it back failed too, so the target may run a mix of releases.",
+        "Run `immutable status --repair` (or deploy again) once the target is reachable: the next engine call converges it.")]
     public const string Failed = "IMB6006";
 
     /// <summary>No release in the ledger to roll back to.</summary>
+    [ErrorCode(
+        "The release to roll back to is not in the release ledger as a successful rollout of this app and environment, or there is no earlier successful release.",
+        "Run `immutable history` and pick a release id that succeeded.")]
     public const string NoRollbackRelease = "IMB6007";
 
     /// <summary>State directory unusable.</summary>
+    [ErrorCode(
+        "The rollout state directory (journal, ledger, lock) cannot be created, read or written.",
+        "Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.")]
     public const string StateUnusable = "IMB6008";
 
     /// <summary>Gate misconfigured.</summary>
+    [ErrorCode(
+        "A rollout gate is configured wrongly (a Prometheus condition that is not `<op> <number>`, a relative Prometheus address, an empty query, a health path without a leading '/').",
+        "Correct the gate setting named in the message.")]
     public const string InvalidGate = "IMB6009";
 
     /// <summary>Prometheus query failed.</summary>
+    [ErrorCode(
+        "Prometheus rejected the analysis query or answered something that is not a query result.",
+        "Check the PromQL in ImmutablePrometheusQuery against the Prometheus UI and that the address points at Prometheus.")]
     public const string PrometheusQuery = "IMB6010";
 
     internal static ImmutableBuildException Value(string property, string? value, string expected) =>

@@ -1,0 +1,29 @@
+namespace Immutable.Build.Versioning;
+
+/// <summary>The IMB1xxx codes of source revisions and tags.</summary>
+public static class VersioningErrors
+{
+    /// <summary>No commit to name the release by.</summary>
+    [ErrorCode(
+        "The project is not in a git work tree with a commit (or git is missing) and no CI commit variable is set.",
+        "Commit the project to git, or pass -p:ImmutableSourceRevision=<commit sha>.")]
+    public const string NoSourceRevision = "IMB1001";
+
+    /// <summary>ImmutableSourceRevision is not a commit SHA.</summary>
+    [ErrorCode(
+        "ImmutableSourceRevision is not a commit SHA.",
+        "Give 7 to 64 hex characters, e.g. the output of `git rev-parse HEAD`.")]
+    public const string InvalidSourceRevision = "IMB1002";
+
+    /// <summary>Unknown ImmutableTagPolicy.</summary>
+    [ErrorCode(
+        "ImmutableTagPolicy has an unknown value.",
+        "Use short (default), full or version.")]
+    public const string UnknownTagPolicy = "IMB1003";
+
+    /// <summary>An invalid tag.</summary>
+    [ErrorCode(
+        "ContainerImageTags or ImmutableMovingTag holds an invalid tag.",
+        "Use letters, digits, '_', '.' and '-', starting with a letter, digit or '_', at most 128 characters.")]
+    public const string InvalidTag = "IMB1004";
+}
