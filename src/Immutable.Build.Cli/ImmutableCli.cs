@@ -231,7 +231,7 @@ internal static class ImmutableCli
     private static async Task<ReleaseRef> FromLedgerAsync(DeploymentSettings settings, string idOrDigest, CancellationToken ct)
     {
         var history = await Deployer.HistoryAsync(settings, ct);
-        return history.Select(e => e.Release).LastOrDefault(r => r is not null && (r.ReleaseId == idOrDigest || r.ImageDigest == idOrDigest))
+        return ReleaseLedger.FindRelease(history, idOrDigest)?.Release
             ?? throw new ImmutableBuildException("IMB6107", $"No release '{idOrDigest}' in the ledger of {settings.App}; give the path of its release.json, or an id or digest from `immutable history`.");
     }
 

@@ -60,8 +60,7 @@ public sealed class HttpGate : IRolloutGate
             return new GateResult(Name, GateVerdict.Failed, "the group has no instances");
         }
 
-        var results = await Task.WhenAll(context.Instances.Select(i => ProbeAsync(i, context.Time, cancellationToken)));
-        var failed = results.Where(r => r is not null).ToList();
+        var failed = await GateProbe.FailuresAsync(context.Instances, i => ProbeAsync(i, context.Time, cancellationToken));
         return failed.Count == 0
             ? new GateResult(Name, GateVerdict.Passed, $"{context.Instances.Count} instance(s) answered {(int)_options.ExpectedStatus} {_options.ConsecutiveSuccesses}x in a row")
             : new GateResult(Name, GateVerdict.Failed, $"{failed.Count}/{context.Instances.Count} instance(s) not healthy: {string.Join("; ", failed.Take(3))}");
@@ -70,38 +69,15 @@ public sealed class HttpGate : IRolloutGate
     private async Task<string?> ProbeAsync(InstanceInfo instance, TimeProvider time, CancellationToken cancellationToken)
     {
         var url = GateHttp.Combine(instance.Address, _options.Path);
-        var deadline = time.GetUtcNow() + _options.Timeout;
-        var streak = 0;
-        var last = "no answer";
-        while (true)
-        {
-            using (var probe = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            {
-                probe.CancelAfter(_options.RequestTimeout);
-                try
-                {
-                    using var response = await _http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, probe.Token);
-                    last = $"{url} answered {(int)response.StatusCode}";
-                    streak = response.StatusCode == _options.ExpectedStatus ? streak + 1 : 0;
-                }
-                catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
-                {
-                    last = $"{url}: {(e is OperationCanceledException ? "timed out" : e.Message)}";
-                    streak = 0;
-                }
-            }
-
-            if (streak >= _options.ConsecutiveSuccesses)
-            {
-                return null;
-            }
-
-            if (time.GetUtcNow() + _options.Interval > deadline)
-            {
-                return $"{instance.Id}: {last} (after {_options.Timeout.TotalSeconds:0.#}s)";
-            }
-
-            await Task.Delay(_options.Interval, time, cancellationToken);
-        }
+        var timing = new ProbeTiming(_options.Timeout, _options.Interval, _options.RequestTimeout, _options.ConsecutiveSuccesses);
+        var failure = await GateProbe.RunAsync(
+            _http,
+            url,
+            HttpCompletionOption.ResponseHeadersRead,
+            timing,
+            time,
+            (response, _) => new ValueTask<ProbeAnswer>(new ProbeAnswer(response.StatusCode == _options.ExpectedStatus ? ProbeVerdict.Good : ProbeVerdict.Again, $"{url} answered {(int)response.StatusCode}")),
+            cancellationToken);
+        return failure is { } last ? $"{instance.Id}: {last.Detail} (after {_options.Timeout.TotalSeconds:0.#}s)" : null;
     }
 }

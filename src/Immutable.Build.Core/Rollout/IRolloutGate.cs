@@ -53,15 +53,3 @@ public sealed record GateResult(string Gate, GateVerdict Verdict, string Detail)
     /// <summary>How long the evaluation took, filled in by the engine.</summary>
     public TimeSpan Duration { get; init; }
 }
-
-/// <summary>The HttpClient gates share when none is given: pooled connections, no client-wide timeout (each probe has its own).</summary>
-internal static class GateHttp
-{
-    public static HttpClient Shared { get; } = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2), AllowAutoRedirect = false })
-    {
-        Timeout = Timeout.InfiniteTimeSpan,
-    };
-
-    /// <summary>Joins an instance address and a path whatever slashes each has, keeping any path prefix of the address.</summary>
-    public static Uri Combine(Uri address, string path) => new(address.AbsoluteUri.TrimEnd('/') + "/" + path.TrimStart('/'));
-}

@@ -52,8 +52,7 @@ public sealed class ReleaseIdentityGate : IRolloutGate
             return new GateResult(Name, GateVerdict.Failed, "the group has no instances");
         }
 
-        var results = await Task.WhenAll(context.Instances.Select(i => CheckAsync(i, context.Release.ReleaseId, context.Time, cancellationToken)));
-        var wrong = results.Where(r => r is not null).ToList();
+        var wrong = await GateProbe.FailuresAsync(context.Instances, i => CheckAsync(i, context.Release.ReleaseId, context.Time, cancellationToken));
         return wrong.Count == 0
             ? new GateResult(Name, GateVerdict.Passed, $"{context.Instances.Count} instance(s) report release {context.Release.ReleaseId}")
             : new GateResult(Name, GateVerdict.Failed, string.Join("; ", wrong.Take(3)));
@@ -62,39 +61,32 @@ public sealed class ReleaseIdentityGate : IRolloutGate
     private async Task<string?> CheckAsync(InstanceInfo instance, string expected, TimeProvider time, CancellationToken cancellationToken)
     {
         var url = GateHttp.Combine(instance.Address, _options.Path);
-        var deadline = time.GetUtcNow() + _options.Timeout;
-        while (true)
+        var failure = await GateProbe.RunAsync(
+            _http,
+            url,
+            HttpCompletionOption.ResponseContentRead,
+            new ProbeTiming(_options.Timeout, _options.Interval, _options.RequestTimeout),
+            time,
+            async (response, ct) =>
+            {
+                if (!response.IsSuccessStatusCode)
+                {
+                    return new ProbeAnswer(ProbeVerdict.Again, $"{url} answered {(int)response.StatusCode}");
+                }
+
+                var reported = ReadReleaseId(await response.Content.ReadAsByteArrayAsync(ct));
+                // A wrong answer is definitive: waiting longer would not change which image runs.
+                return reported == expected
+                    ? new ProbeAnswer(ProbeVerdict.Good, $"{url} reports release '{reported}'")
+                    : new ProbeAnswer(ProbeVerdict.Failed, $"{instance.Id} at {url} reports release '{reported ?? "(none)"}', expected '{expected}'");
+            },
+            cancellationToken);
+        return failure switch
         {
-            string problem;
-            using (var request = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            {
-                request.CancelAfter(_options.RequestTimeout);
-                try
-                {
-                    using var response = await _http.GetAsync(url, request.Token);
-                    if (response.IsSuccessStatusCode)
-                    {
-                        var body = await response.Content.ReadAsByteArrayAsync(request.Token);
-                        var reported = ReadReleaseId(body);
-                        // A wrong answer is definitive: waiting longer would not change which image runs.
-                        return reported == expected ? null : $"{instance.Id} at {url} reports release '{reported ?? "(none)"}', expected '{expected}'";
-                    }
-
-                    problem = $"{url} answered {(int)response.StatusCode}";
-                }
-                catch (Exception e) when (e is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
-                {
-                    problem = $"{url}: {(e is OperationCanceledException ? "timed out" : e.Message)}";
-                }
-            }
-
-            if (time.GetUtcNow() + _options.Interval > deadline)
-            {
-                return $"{instance.Id}: {problem}";
-            }
-
-            await Task.Delay(_options.Interval, time, cancellationToken);
-        }
+            null => null,
+            { Verdict: ProbeVerdict.Failed } wrong => wrong.Detail,
+            { } last => $"{instance.Id}: {last.Detail}",
+        };
     }
 
     private static string? ReadReleaseId(byte[] body)

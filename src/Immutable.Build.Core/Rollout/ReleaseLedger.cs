@@ -68,3 +68,23 @@ public sealed record LedgerEntry
     [JsonIgnore]
     public bool IsSuccessfulRollout => Type == "rollout" && Outcome == RolloutOutcomes.Succeeded;
 }
+
+/// <summary>The lookups over a scope's ledger that the engine and the adapters share, so that "a release in the ledger" means one thing.</summary>
+public static class ReleaseLedger
+{
+    /// <summary>
+    /// The most recent entry that rolled out the release whose id or image digest is <paramref name="idOrDigest"/>;
+    /// with <paramref name="successfulOnly"/>, only successful rollouts count. Null when there is none.
+    /// </summary>
+    public static LedgerEntry? FindRelease(IEnumerable<LedgerEntry> ledger, string idOrDigest, bool successfulOnly = false)
+    {
+        ArgumentNullException.ThrowIfNull(ledger);
+        ArgumentNullException.ThrowIfNull(idOrDigest);
+        return ledger.LastOrDefault(e => e.Release is { } r
+            && (!successfulOnly || e.IsSuccessfulRollout)
+            && (r.ReleaseId == idOrDigest || r.ImageDigest == idOrDigest));
+    }
+
+    /// <summary>The last rollout line: what should run now. Null before the first rollout.</summary>
+    internal static LedgerEntry? LastRollout(IEnumerable<LedgerEntry> ledger) => ledger.LastOrDefault(e => e.Type == "rollout");
+}

@@ -18,8 +18,8 @@ public sealed partial class RolloutEngine
         if (FindOpen(journal) is { } open)
         {
             var records = journal.Where(r => r.Rollout == open.Rollout).ToList();
-            var promoted = records.Any(r => r.Type == "step" && r.Step == "promote" && r.Phase == "done");
-            var lastStep = records.LastOrDefault(r => r.Type == "step");
+            var promoted = records.Any(r => r.Type == JournalKind.Step && r.Step == "promote" && r.Phase == JournalPhase.Done);
+            var lastStep = records.LastOrDefault(r => r.Type == JournalKind.Step);
             var previous = open.PreviousGroups ?? [];
             var next = open.NextGroups ?? [];
             var recorded = store.ReadLedger().LastOrDefault(e => e.Type == "rollout" && e.RolloutId == open.Rollout);
@@ -43,7 +43,7 @@ public sealed partial class RolloutEngine
             }
             else
             {
-                var where = lastStep is null ? "before its first step" : $"at step {lastStep.Index + 1} ({lastStep.Step}, {lastStep.Phase})";
+                var where = lastStep is null ? "before its first step" : $"at step {lastStep.Index + 1} ({lastStep.Step}, {JournalNames.Of(lastStep.Phase)})";
                 _options.Log.Warning(RolloutErrors.RolledBack, $"converge: rollout {open.Rollout} of {open.Release?.ReleaseId} was interrupted {where}; rolling it back");
                 currentGroups = await RestorePreviousAsync(scope, previous, next, cancellationToken);
                 outcome = RolloutOutcomes.RolledBack;
@@ -71,10 +71,10 @@ public sealed partial class RolloutEngine
                 });
             }
 
-            store.AppendJournal(new JournalRecord { Type = "end", Rollout = open.Rollout, Seq = open.Seq, At = now, Outcome = outcome, Reason = reason ?? "converged after an interruption" });
+            store.AppendJournal(new JournalRecord { Type = JournalKind.End, Rollout = open.Rollout, Seq = open.Seq, At = now, Outcome = outcome, Reason = reason ?? "converged after an interruption" });
         }
 
-        repairs.AddRange(await SweepAsync(scope, LastRollout(store.ReadLedger()), cancellationToken));
+        repairs.AddRange(await SweepAsync(scope, ReleaseLedger.LastRollout(store.ReadLedger()), cancellationToken));
         foreach (var r in repairs)
         {
             _options.Log.Detail("converge: " + r);
@@ -97,15 +97,15 @@ public sealed partial class RolloutEngine
             repairs.Add($"decommissioned orphan group {group}");
         }
 
-        var alive = currentGroups.Select(g => (g, observed.Instances.Count(i => i.Group == g && IsRunning(i.Status)))).Where(p => p.Item2 > 0).ToList();
+        var alive = currentGroups.Select(g => (g, observed.Instances.Count(i => i.Group == g && InstanceStatus.IsRunning(i.Status)))).Where(p => p.Item2 > 0).ToList();
         if (alive.Count > 0)
         {
-            var wanted = Split(100, alive);
+            var wanted = Traffic.Split(100, alive);
             var routed = observed.WeightsByGroup.Where(w => w.Value > 0).ToDictionary(w => w.Key, w => w.Value, StringComparer.Ordinal);
             if (routed.Count != wanted.Count || routed.Any(w => !wanted.TryGetValue(w.Key, out var v) || v != w.Value))
             {
                 await _target.RouteAsync(scope, wanted, cancellationToken);
-                repairs.Add($"routed traffic to {Describe(wanted)}");
+                repairs.Add($"routed traffic to {Traffic.Describe(wanted)}");
             }
         }
 
@@ -116,9 +116,9 @@ public sealed partial class RolloutEngine
     private async Task<IReadOnlyList<string>> RestorePreviousAsync(DeploymentScope scope, IReadOnlyList<string> previous, IReadOnlyList<string> next, CancellationToken cancellationToken)
     {
         var observed = await _target.ObserveAsync(scope, cancellationToken);
-        var alive = previous.Select(g => (g, observed.Instances.Count(i => i.Group == g && IsRunning(i.Status)))).Where(p => p.Item2 > 0).ToList();
-        var weights = Split(100, alive);
-        _options.Log.Info($"rollback: traffic to {Describe(weights)}; decommission {string.Join(", ", next)}");
+        var alive = previous.Select(g => (g, observed.Instances.Count(i => i.Group == g && InstanceStatus.IsRunning(i.Status)))).Where(p => p.Item2 > 0).ToList();
+        var weights = Traffic.Split(100, alive);
+        _options.Log.Info($"rollback: traffic to {Traffic.Describe(weights)}; decommission {string.Join(", ", next)}");
 
         // Every part is tried even when one fails (a host of several that is unreachable): what can be rolled back
         // is, and the rest is converged by the next call once the host answers again.

@@ -49,11 +49,11 @@ public sealed partial class RolloutEngine
         using var held = await DeployLock.AcquireAsync(store.Directory, $"rollback to {toReleaseId ?? "previous"}", _options.LockTimeout, Time, cancellationToken);
         var repairs = await ConvergeAsync(scope, store, cancellationToken);
         var ledger = store.ReadLedger();
-        var current = LastRollout(ledger);
+        var current = ReleaseLedger.LastRollout(ledger);
         var successes = ledger.Where(e => e.IsSuccessfulRollout && e.Release is not null).ToList();
         var pick = toReleaseId is null
             ? successes.LastOrDefault(e => e.Release!.ImageDigest != current?.Current?.ImageDigest)
-            : successes.LastOrDefault(e => e.Release!.ReleaseId == toReleaseId || e.Release.ImageDigest == toReleaseId);
+            : ReleaseLedger.FindRelease(ledger, toReleaseId, successfulOnly: true);
         if (pick is null)
         {
             var known = string.Join(", ", successes.Select(e => e.Release!.ReleaseId).Distinct());
@@ -81,7 +81,7 @@ public sealed partial class RolloutEngine
         using var held = await DeployLock.AcquireAsync(store.Directory, "prune", _options.LockTimeout, Time, cancellationToken);
         await ConvergeAsync(scope, store, cancellationToken);
         var ledger = store.ReadLedger();
-        var current = LastRollout(ledger);
+        var current = ReleaseLedger.LastRollout(ledger);
         var byRecency = ledger.Where(e => e.IsSuccessfulRollout).Select(e => e.Release!).Reverse().DistinctBy(r => r.ImageDigest).ToList();
         var kept = new List<ReleaseRef>();
         if (current?.Current is { } c)
@@ -107,82 +107,6 @@ public sealed partial class RolloutEngine
         return new PruneResult(kept, removed);
     }
 
-    /// <summary>
-    /// What should run (the ledger) against what runs (the target). With <paramref name="repair"/>, first takes the lock
-    /// and converges an interrupted rollout and orphan groups, as any deploy would.
-    /// </summary>
-    public async Task<RolloutStatus> StatusAsync(DeploymentScope scope, bool repair = false, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scope);
-        var store = Store(scope);
-        IReadOnlyList<string> repairs = [];
-        DeployLock? held = null;
-        try
-        {
-            if (repair)
-            {
-                held = await DeployLock.AcquireAsync(store.Directory, "status --repair", _options.LockTimeout, Time, cancellationToken);
-                repairs = await ConvergeAsync(scope, store, cancellationToken);
-            }
-
-            var ledger = store.ReadLedger();
-            var current = LastRollout(ledger);
-            var open = FindOpen(store.ReadJournal());
-            var state = await _target.ObserveAsync(scope, cancellationToken);
-            var currentGroups = current?.CurrentGroups ?? [];
-            var groups = state.Instances.GroupBy(i => i.Group, StringComparer.Ordinal)
-                .Select(g => new GroupStatus(g.Key, g.First().ReleaseId, state.WeightsByGroup.GetValueOrDefault(g.Key), g.ToList(), currentGroups.Contains(g.Key)))
-                .OrderByDescending(g => g.IsCurrent).ThenBy(g => g.Group, StringComparer.Ordinal).ToList();
-            var drift = new List<DriftItem>();
-            foreach (var i in state.Instances)
-            {
-                if (!i.ManagedByRollout)
-                {
-                    drift.Add(new DriftItem(i.Id, i.Group, "not created by a rollout"));
-                }
-                else if (current?.Current is null)
-                {
-                    drift.Add(new DriftItem(i.Id, i.Group, "runs although the ledger has no current release"));
-                }
-                else if (i.ImageDigest != current.Current.ImageDigest)
-                {
-                    drift.Add(new DriftItem(i.Id, i.Group, $"runs {i.ImageDigest} ({i.ReleaseId}), desired {current.Current.ImageDigest} ({current.Current.ReleaseId})"));
-                }
-                else if (!currentGroups.Contains(i.Group))
-                {
-                    drift.Add(new DriftItem(i.Id, i.Group, $"group {i.Group} belongs to no finished rollout"));
-                }
-            }
-
-            foreach (var host in state.Unreachable)
-            {
-                drift.Add(new DriftItem("", "", $"not observed: {host}"));
-            }
-
-            foreach (var g in currentGroups.Where(g => !state.Instances.Any(i => i.Group == g && IsRunning(i.Status))))
-            {
-                drift.Add(new DriftItem("", g, $"current group {g} has no running instance"));
-            }
-
-            return new RolloutStatus
-            {
-                Scope = scope,
-                Target = _target.Name,
-                Current = current?.Current,
-                Groups = groups,
-                Weights = state.WeightsByGroup,
-                Drift = drift,
-                Interrupted = open is null ? null : $"rollout {open.Rollout} of {open.Release?.ReleaseId} did not finish; the next deploy, rollback or status --repair converges it",
-                Repairs = repairs,
-                History = ledger,
-            };
-        }
-        finally
-        {
-            held?.Dispose();
-        }
-    }
-
     /// <summary>The ledger, oldest first.</summary>
     public Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
     {
@@ -194,58 +118,11 @@ public sealed partial class RolloutEngine
     /// <summary>The directory holding a scope's journal, ledger and lock.</summary>
     public string ScopeDirectory(DeploymentScope scope) => Store(scope).Directory;
 
-    internal static bool IsRunning(string status) => status.Equals("running", StringComparison.OrdinalIgnoreCase) || status.Equals("healthy", StringComparison.OrdinalIgnoreCase);
-
-    internal static bool IsDead(string status) => status.ToLowerInvariant() is "exited" or "failed" or "dead" or "stopped" or "crashed";
-
     private ScopeStore Store(DeploymentScope scope) => new(_options.StateDirectory, scope, _options.AfterDurableWrite);
-
-    private static LedgerEntry? LastRollout(List<LedgerEntry> ledger) => ledger.LastOrDefault(e => e.Type == "rollout");
 
     private static JournalRecord? FindOpen(List<JournalRecord> journal)
     {
-        var begin = journal.LastOrDefault(r => r.Type == "begin");
-        return begin is null || journal.Any(r => r.Type == "end" && r.Rollout == begin.Rollout) ? null : begin;
-    }
-
-    private static string GroupName(int seq, string releaseId, int? batch)
-    {
-        var safe = new string(releaseId.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) ? c : '-').ToArray()).Trim('-');
-        if (safe.Length > 32)
-        {
-            safe = safe[..32].TrimEnd('-');
-        }
-
-        return string.Create(CultureInfo.InvariantCulture, $"r{seq}-{safe}{(batch is { } b ? $"-b{b}" : "")}");
-    }
-
-    /// <summary>Splits <paramref name="total"/> percent over groups in proportion to their sizes (largest remainder, so the parts sum exactly).</summary>
-    internal static Dictionary<string, int> Split(int total, IReadOnlyList<(string Group, int Size)> groups)
-    {
-        var result = new Dictionary<string, int>(StringComparer.Ordinal);
-        var size = groups.Sum(g => Math.Max(g.Size, 0));
-        if (groups.Count == 0 || total <= 0)
-        {
-            foreach (var g in groups)
-            {
-                result[g.Group] = 0;
-            }
-
-            return result;
-        }
-
-        var shares = groups.Select(g => (g.Group, Exact: size == 0 ? (double)total / groups.Count : (double)total * Math.Max(g.Size, 0) / size)).ToList();
-        foreach (var (g, exact) in shares)
-        {
-            result[g] = (int)Math.Floor(exact);
-        }
-
-        var left = total - result.Values.Sum();
-        foreach (var (g, _) in shares.OrderByDescending(s => s.Exact - Math.Floor(s.Exact)).ThenBy(s => s.Group, StringComparer.Ordinal).Take(left))
-        {
-            result[g]++;
-        }
-
-        return result;
+        var begin = journal.LastOrDefault(r => r.Type == JournalKind.Begin);
+        return begin is null || journal.Any(r => r.Type == JournalKind.End && r.Rollout == begin.Rollout) ? null : begin;
     }
 }

@@ -87,7 +87,7 @@ public sealed record RolloutResult
 public sealed record GroupStatus(string Group, string ReleaseId, int Weight, IReadOnlyList<InstanceInfo> Instances, bool IsCurrent)
 {
     /// <summary>Instances reported running.</summary>
-    public int Running => Instances.Count(i => RolloutEngine.IsRunning(i.Status));
+    public int Running => Instances.Count(i => InstanceStatus.IsRunning(i.Status));
 }
 
 /// <summary>An instance that differs from what the ledger says should run.</summary>

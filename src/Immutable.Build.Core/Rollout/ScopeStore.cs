@@ -36,7 +36,7 @@ internal sealed class ScopeStore
     public string ReportPath => Path.Combine(Directory, "last-report.md");
 
     public void AppendJournal(JournalRecord record) =>
-        AppendLine(JournalPath, JsonSerializer.SerializeToUtf8Bytes(record, RolloutJsonContext.Default.JournalRecord), $"journal {record.Type} {record.Step ?? record.Outcome ?? ""} {record.Phase ?? ""}".TrimEnd());
+        AppendLine(JournalPath, JsonSerializer.SerializeToUtf8Bytes(record, RolloutJsonContext.Default.JournalRecord), $"journal {JournalNames.Of(record.Type)} {record.Step ?? record.Outcome ?? ""} {JournalNames.Of(record.Phase) ?? ""}".TrimEnd());
 
     public void AppendLedger(LedgerEntry entry) =>
         AppendLine(LedgerPath, JsonSerializer.SerializeToUtf8Bytes(entry, RolloutJsonContext.Default.LedgerEntry), $"ledger {entry.Type} {entry.Outcome}".TrimEnd());

@@ -1,5 +1,6 @@
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
+using Microsoft.Extensions.Time.Testing;
 using static Immutable.Build.Core.Tests.Rollout.RolloutTestKit;
 
 namespace Immutable.Build.Core.Tests.Rollout;
@@ -54,13 +55,17 @@ public sealed class EngineTests : IDisposable
     [Fact]
     public async Task Blue_green_keeps_the_old_group_for_the_configured_delay()
     {
-        var engine = Engine();
+        var time = new FakeTimeProvider();
+        var engine = Engine(o => o with { Time = time });
         await engine.DeployAsync(_scope, Release("v1"), RolloutStrategy.BlueGreen(1), Ct);
-        var started = DateTime.UtcNow;
-        var result = await engine.DeployAsync(_scope, Release("v2"), RolloutStrategy.BlueGreen(1, keepOldFor: TimeSpan.FromMilliseconds(300)), Ct);
+        var started = time.GetUtcNow();
+        var deploying = engine.DeployAsync(_scope, Release("v2"), RolloutStrategy.BlueGreen(1, keepOldFor: TimeSpan.FromMilliseconds(300)), Ct);
+        await AdvanceAsync(time, TimeSpan.FromMilliseconds(290), TimeSpan.FromMilliseconds(10));
+        Assert.False(deploying.IsCompleted);
+        var result = await DriveAsync(time, deploying);
         Assert.True(result.Succeeded);
         Assert.True(result.Steps[^1].Duration >= TimeSpan.FromMilliseconds(250), result.Steps[^1].Duration.ToString());
-        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(300));
+        Assert.True(time.GetUtcNow() - started >= TimeSpan.FromMilliseconds(300));
     }
 
     [Fact]
@@ -117,10 +122,11 @@ public sealed class EngineTests : IDisposable
     [Fact]
     public async Task An_unhealthy_release_is_rolled_back_never_gets_traffic_and_the_ledger_says_why()
     {
-        var engine = Engine();
+        var time = new FakeTimeProvider();
+        var engine = Engine(o => o with { Time = time });
         await engine.DeployAsync(_scope, Release("v1"), RolloutStrategy.BlueGreen(2), Ct);
         _target.SetHealth("v2", InMemoryHealth.Unhealthy);
-        var result = await engine.DeployAsync(_scope, Release("v2"), RolloutStrategy.BlueGreen(2), Ct);
+        var result = await DriveAsync(time, engine.DeployAsync(_scope, Release("v2"), RolloutStrategy.BlueGreen(2), Ct), TimeSpan.FromMilliseconds(50));
 
         Assert.Equal(RolloutOutcomes.RolledBack, result.Outcome);
         Assert.Contains("0/2 instance(s) running", result.Reason, StringComparison.Ordinal);

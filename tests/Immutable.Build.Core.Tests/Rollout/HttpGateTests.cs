@@ -1,5 +1,6 @@
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
+using Microsoft.Extensions.Time.Testing;
 using static Immutable.Build.Core.Tests.Rollout.RolloutTestKit;
 
 namespace Immutable.Build.Core.Tests.Rollout;
@@ -20,13 +21,16 @@ public sealed class HttpGateTests : IDisposable
 
     private static readonly HttpGateOptions Fast = new() { ConsecutiveSuccesses = 3, Interval = TimeSpan.FromMilliseconds(20), Timeout = TimeSpan.FromMilliseconds(600), RequestTimeout = TimeSpan.FromSeconds(2) };
 
-    private GateContext Context(string release, int instances, string? addressOverride = null) => new(
+    /// <summary><see cref="Fast"/> for a fake clock: a request never times out on it, so a slow loopback answer cannot turn into "timed out" while the test moves the clock.</summary>
+    private static readonly HttpGateOptions FakeClocked = Fast with { RequestTimeout = TimeSpan.FromHours(1) };
+
+    private GateContext Context(string release, int instances, string? addressOverride = null, TimeProvider? time = null) => new(
         new DeploymentScope("hello", "test"),
         Release(release),
         "r1-" + release,
         Enumerable.Range(0, instances).Select(n => new InstanceInfo($"i{n}", new DeploymentScope("hello", "test"), release, Release(release).ImageDigest, "r1-" + release, new Uri(addressOverride ?? $"http://127.0.0.1:{_server.Port}/i/{release}/{n}/"), "running")).ToList(),
         TimeSpan.Zero,
-        TimeProvider.System);
+        time ?? TimeProvider.System);
 
     [Fact]
     public async Task Every_instance_must_answer_healthy_several_times_in_a_row()
@@ -41,13 +45,17 @@ public sealed class HttpGateTests : IDisposable
     public async Task A_wrong_status_or_a_dead_port_fails_after_the_timeout()
     {
         _server.HealthStatus["v2"] = 503;
-        var started = DateTime.UtcNow;
-        var bad = await new HttpGate(Fast).EvaluateAsync(Context("v2", 2), Ct);
+        var time = new FakeTimeProvider();
+        var started = time.GetUtcNow();
+        var evaluation = new HttpGate(FakeClocked).EvaluateAsync(Context("v2", 2, time: time), Ct);
+        await AdvanceAsync(time, FakeClocked.Timeout - FakeClocked.Interval, FakeClocked.Interval);
+        Assert.False(evaluation.IsCompleted);
+        var bad = await DriveAsync(time, evaluation, FakeClocked.Interval);
         Assert.Equal(GateVerdict.Failed, bad.Verdict);
         Assert.Contains("answered 503", bad.Detail, StringComparison.Ordinal);
-        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromMilliseconds(500));
+        Assert.True(time.GetUtcNow() - started >= TimeSpan.FromMilliseconds(500));
 
-        var dead = await new HttpGate(Fast).EvaluateAsync(Context("v3", 1, $"http://127.0.0.1:{FreePort()}/"), Ct);
+        var dead = await DriveAsync(time, new HttpGate(FakeClocked).EvaluateAsync(Context("v3", 1, $"http://127.0.0.1:{FreePort()}/", time), Ct), FakeClocked.Interval);
         Assert.Equal(GateVerdict.Failed, dead.Verdict);
         Assert.Equal("IMB6009", Assert.Throws<ImmutableBuildException>(() => new HttpGate(new HttpGateOptions { Path = "healthz" })).Code);
     }
@@ -62,6 +70,22 @@ public sealed class HttpGateTests : IDisposable
         var stale = await new ReleaseIdentityGate(options).EvaluateAsync(Context("v2", 2), Ct);
         Assert.Equal(GateVerdict.Failed, stale.Verdict);
         Assert.Contains("reports release 'v1', expected 'v2'", stale.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_release_identity_gate_waits_for_an_instance_that_does_not_answer_until_its_timeout()
+    {
+        var options = new ReleaseIdentityGateOptions { Timeout = TimeSpan.FromSeconds(1), Interval = TimeSpan.FromMilliseconds(20), RequestTimeout = TimeSpan.FromHours(1) };
+        var time = new FakeTimeProvider();
+        var started = time.GetUtcNow();
+        var evaluation = new ReleaseIdentityGate(options).EvaluateAsync(Context("v4", 1, $"http://127.0.0.1:{FreePort()}/", time), Ct);
+        await AdvanceAsync(time, options.Timeout - options.Interval, options.Interval);
+        Assert.False(evaluation.IsCompleted);
+
+        var silent = await DriveAsync(time, evaluation, options.Interval);
+        Assert.Equal(GateVerdict.Failed, silent.Verdict);
+        Assert.StartsWith("i0: http://127.0.0.1:", silent.Detail, StringComparison.Ordinal);
+        Assert.True(time.GetUtcNow() - started >= options.Timeout);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
+using Microsoft.Extensions.Time.Testing;
 using static Immutable.Build.Core.Tests.Rollout.RolloutTestKit;
 
 namespace Immutable.Build.Core.Tests.Rollout;
@@ -19,11 +20,15 @@ public sealed class LockTests : IDisposable
         var target = new InMemoryTarget();
         var gate = new BlockingGate();
         var first = new RolloutEngine(target, Options(_dir) with { HealthGates = [gate] });
-        var second = new RolloutEngine(target, Options(_dir) with { LockTimeout = TimeSpan.FromMilliseconds(300) });
+        var time = new FakeTimeProvider();
+        var second = new RolloutEngine(target, Options(_dir) with { LockTimeout = TimeSpan.FromMilliseconds(300), Time = time });
 
         var running = first.DeployAsync(scope, Release("v1"), RolloutStrategy.BlueGreen(1), ct);
         await gate.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
-        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => second.DeployAsync(scope, Release("v2"), RolloutStrategy.BlueGreen(1), ct));
+        var waiting = second.DeployAsync(scope, Release("v2"), RolloutStrategy.BlueGreen(1), ct);
+        await AdvanceAsync(time, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(50));
+        Assert.False(waiting.IsCompleted);
+        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => DriveAsync(time, waiting, TimeSpan.FromMilliseconds(50)));
         gate.Release.SetResult();
         var result = await running;
 
@@ -33,7 +38,7 @@ public sealed class LockTests : IDisposable
         Assert.True(result.Succeeded);
         Assert.DoesNotContain(target.Launches, l => l.Release.ReleaseId == "v2");
         // Another scope is not blocked by this one's lock.
-        Assert.True((await second.DeployAsync(Scope(), Release("v2"), RolloutStrategy.BlueGreen(1), ct)).Succeeded);
+        Assert.True((await DriveAsync(time, second.DeployAsync(Scope(), Release("v2"), RolloutStrategy.BlueGreen(1), ct))).Succeeded);
     }
 
     [Fact]
@@ -43,16 +48,21 @@ public sealed class LockTests : IDisposable
         var scope = Scope();
         var target = new InMemoryTarget();
         var gate = new BlockingGate();
-        var engines = Enumerable.Range(0, 2).Select(_ => new RolloutEngine(target, Options(_dir) with { HealthGates = [gate] })).ToList();
+        // One fake clock for both, so the ledger's times of the two rollouts compare.
+        var time = new FakeTimeProvider();
+        var engines = Enumerable.Range(0, 2).Select(_ => new RolloutEngine(target, Options(_dir) with { HealthGates = [gate], Time = time })).ToList();
 
         var a = engines[0].DeployAsync(scope, Release("v1"), RolloutStrategy.BlueGreen(1), ct);
         await gate.Entered.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
         var b = engines[1].DeployAsync(scope, Release("v2"), RolloutStrategy.BlueGreen(1), ct);
-        await Task.Delay(300, ct);
+        // Most of the lock timeout passes while the first rollout holds the lock; the second keeps waiting.
+        await AdvanceAsync(time, TimeSpan.FromSeconds(3), TimeSpan.FromMilliseconds(100));
         Assert.False(b.IsCompleted);
         Assert.Equal(1, gate.Calls);
         gate.Release.SetResult();
-        var results = await Task.WhenAll(a, b);
+        // The first needs no clock to finish; the second takes the lock at its next poll.
+        var first = await a;
+        var results = new[] { first, await DriveAsync(time, b, TimeSpan.FromMilliseconds(100)) };
 
         Assert.All(results, r => Assert.True(r.Succeeded, r.Reason));
         Assert.Equal(1, gate.MaxConcurrent);

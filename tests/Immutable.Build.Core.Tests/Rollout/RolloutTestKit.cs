@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -5,6 +6,7 @@ using System.Text;
 using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Immutable.Build.Core.Tests.Rollout;
 
@@ -46,6 +48,40 @@ internal static class RolloutTestKit
         }
 
         return string.Join(",", routed.Select(r => r.Key).Order(StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// Moves <paramref name="time"/> on in <paramref name="step"/>s until <paramref name="task"/>, which waits on that clock,
+    /// completes; yields between steps so the code under test runs. Fails if it takes a minute of real time.
+    /// </summary>
+    public static async Task<T> DriveAsync<T>(FakeTimeProvider time, Task<T> task, TimeSpan? step = null)
+    {
+        await DriveAsync(time, (Task)task, step);
+        return await task;
+    }
+
+    /// <inheritdoc cref="DriveAsync{T}(FakeTimeProvider, Task{T}, TimeSpan?)"/>
+    public static async Task DriveAsync(FakeTimeProvider time, Task task, TimeSpan? step = null)
+    {
+        var real = Stopwatch.StartNew();
+        while (!task.IsCompleted)
+        {
+            Assert.True(real.Elapsed < TimeSpan.FromMinutes(1), $"still running at {time.GetUtcNow():O} on the fake clock");
+            time.Advance(step ?? TimeSpan.FromMilliseconds(10));
+            await Task.WhenAny(task, Task.Delay(1));
+        }
+
+        await task;
+    }
+
+    /// <summary>Moves <paramref name="time"/> on by <paramref name="by"/> in <paramref name="step"/>s, yielding between steps.</summary>
+    public static async Task AdvanceAsync(FakeTimeProvider time, TimeSpan by, TimeSpan step)
+    {
+        for (var moved = TimeSpan.Zero; moved + step <= by; moved += step)
+        {
+            time.Advance(step);
+            await Task.Delay(1);
+        }
     }
 
     public static int FreePort()
