@@ -178,6 +178,25 @@ public sealed class RetryTests
     }
 
     [Fact]
+    public async Task A_negative_delay_from_a_past_Retry_After_date_retries_at_once()
+    {
+        var clock = new SteppedClock();
+        var reported = new List<TimeSpan>();
+
+        var result = await clock.DriveAsync(Retry.RunAsync(
+            Fixed,
+            clock,
+            (n, _) => Task.FromResult(n),
+            o => new ValueTask<RetryDecision>(RetryDecision.Retry("Retry-After", o.Attempt == 1 ? TimeSpan.FromMilliseconds(-1) : TimeSpan.FromSeconds(-30))),
+            Ct,
+            (_, delay, _) => reported.Add(delay)));
+
+        Assert.Equal(3, result);
+        Assert.Equal([TimeSpan.Zero, TimeSpan.Zero], reported);
+        Assert.Equal(TimeSpan.Zero, clock.Elapsed);
+    }
+
+    [Fact]
     public async Task Without_a_delay_it_waits_the_policy_backoff()
     {
         var clock = new SteppedClock();

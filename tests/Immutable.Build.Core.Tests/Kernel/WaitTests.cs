@@ -125,4 +125,37 @@ public sealed class WaitTests
         Assert.Null(missing);
         Assert.Equal(Interval + Second, clock.Elapsed);
     }
+
+    [Fact]
+    public async Task An_infinite_timeout_waits_until_the_condition_holds()
+    {
+        var clock = new SteppedClock();
+        var tries = 0;
+
+        var held = await clock.DriveAsync(Wait.UntilAsync(_ => new ValueTask<bool>(++tries == 50), Timeout.InfiniteTimeSpan, TimeSpan.FromHours(1), clock, Ct));
+
+        Assert.True(held);
+        Assert.Equal(TimeSpan.FromHours(49), clock.Elapsed);
+    }
+
+    [Fact]
+    public async Task A_timeout_past_the_calendar_does_not_overflow()
+    {
+        var clock = new SteppedClock();
+        var tries = 0;
+
+        Assert.True(await clock.DriveAsync(Wait.UntilAsync(_ => new ValueTask<bool>(++tries == 3), TimeSpan.MaxValue, Interval, clock, Ct)));
+        Assert.Equal(2 * Interval, clock.Elapsed);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public async Task A_zero_or_negative_interval_polls_every_millisecond_instead_of_spinning_or_hanging(int intervalMs)
+    {
+        var clock = new SteppedClock();
+
+        Assert.False(await clock.DriveAsync(Wait.UntilAsync(_ => new ValueTask<bool>(false), TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(intervalMs), clock, Ct)));
+        Assert.Equal(Enumerable.Repeat(TimeSpan.FromMilliseconds(1), 5), clock.Waits);
+    }
 }
