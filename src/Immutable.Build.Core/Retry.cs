@@ -74,7 +74,13 @@ public static class Retry
             }
 
             (outcome.Result as IDisposable)?.Dispose();
+            // A server's Retry-After date already past gives a negative delay; Task.Delay would throw, or wait forever at -1 ms.
             var delay = decision.Delay ?? policy.DelayAfter(n);
+            if (delay < TimeSpan.Zero)
+            {
+                delay = TimeSpan.Zero;
+            }
+
             onRetry?.Invoke(outcome, delay, decision.Reason ?? outcome.Error?.Message ?? "failed");
             await Task.Delay(delay, time, cancellationToken);
         }

@@ -6,16 +6,27 @@ namespace Immutable.Build;
 /// </summary>
 public static class Wait
 {
+    private static readonly TimeSpan MinimumInterval = TimeSpan.FromMilliseconds(1);
+
     /// <summary>
     /// Polls <paramref name="condition"/> (at once, then every <paramref name="interval"/>) until it is true or
     /// <paramref name="timeout"/> has passed. The condition is always tried at least once.
     /// </summary>
+    /// <remarks><see cref="Timeout.InfiniteTimeSpan"/> (or a timeout too long for the calendar) waits until the condition holds or the token is cancelled.</remarks>
     /// <returns>True when the condition held, false on timeout.</returns>
     public static async Task<bool> UntilAsync(Func<CancellationToken, ValueTask<bool>> condition, TimeSpan timeout, TimeSpan interval, TimeProvider time, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(condition);
         ArgumentNullException.ThrowIfNull(time);
-        var deadline = time.GetUtcNow() + timeout;
+
+        // A zero interval would spin without letting a fake clock move; a negative one is Task.Delay's "forever" (or throws).
+        if (interval <= TimeSpan.Zero)
+        {
+            interval = MinimumInterval;
+        }
+
+        var start = time.GetUtcNow();
+        var deadline = timeout == Timeout.InfiniteTimeSpan || timeout >= DateTimeOffset.MaxValue - start ? DateTimeOffset.MaxValue : start + timeout;
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
