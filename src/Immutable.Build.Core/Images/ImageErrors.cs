@@ -13,9 +13,15 @@
 // IMB3013: an image setting is invalid (environment name, port, label, tag or archive reference). Correct the value named in the message.
 // IMB3014: a blob is needed to write the image but no source can provide it. Give the writer a base image source that can read the blob.
 // IMB3015: a timestamp lies outside what tar can record (before 1970 or after 10889). Use the commit time or another time after 1970.
+//
+// Unpacking an image (only the local target does) keeps the IMB7xxx numbers users have always seen for it:
+//
+// IMB7005: the image source cannot be read: unknown form, missing OCI layout, or no manifest with the release's digest. Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.
+// IMB7006: an image layer holds an unsafe entry (absolute path, '..', a path through a symbolic link, a hard link outside the image). Do not run this image; rebuild it from trusted sources.
+// IMB7007: an image layer's media type cannot be unpacked (zstd, encrypted or foreign layers). Publish the image with gzip or uncompressed tar layers (the default).
 namespace Immutable.Build.Images;
 
-/// <summary>The IMB3xxx errors of image building, one factory per code so messages stay consistent.</summary>
+/// <summary>The IMB3xxx errors of image building and the IMB7005-IMB7007 ones of unpacking, one factory per code so messages stay consistent.</summary>
 internal static class ImageErrors
 {
     public static ImmutableBuildException InvalidPath(string path, string why) =>
@@ -59,6 +65,15 @@ internal static class ImageErrors
 
     public static ImmutableBuildException TimestampOutOfRange(DateTimeOffset value) =>
         new("IMB3015", $"The timestamp {value:O} cannot be recorded in a tar archive. Use the commit time or another time after 1970-01-01.");
+
+    public static ImmutableBuildException ImageSource(string source, string why, Exception? inner = null) =>
+        new("IMB7005", $"The image source '{source}' cannot be read: {why}. Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.", inner);
+
+    public static ImmutableBuildException UnsafeLayer(string layer, string entry, string why) =>
+        new("IMB7006", $"Layer {layer} holds the unsafe entry '{entry}' ({why}). Do not run this image; rebuild it from trusted sources.");
+
+    public static ImmutableBuildException UnsupportedLayer(string layer, string mediaType) =>
+        new("IMB7007", $"Layer {layer} has media type '{mediaType}', which the local target cannot unpack. Publish the image with gzip or uncompressed tar layers (the default).");
 
     private static string Format(Platform p) => p.Variant is null ? $"{p.Os}/{p.Architecture}" : $"{p.Os}/{p.Architecture}/{p.Variant}";
 }

@@ -44,7 +44,7 @@ public sealed partial class RegistryClient
 
             await EnsureSuccessAsync(response, $"GET blob {repository}@{digest}", cancellationToken);
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
-            return new DigestVerifyingStream(stream, digest, response.Content.Headers.ContentLength, reason => Mismatch($"blob {repository}@{digest}", reason), response);
+            return new DigestVerifyingStream(stream, digest, response.Content.Headers.ContentLength, m => Mismatch($"blob {repository}@{digest}", m.Reason), response);
         }
         catch
         {
@@ -174,7 +174,7 @@ public sealed partial class RegistryClient
         using var response = await SendAsync(
             () =>
             {
-                var content = new StreamContent(new DigestVerifyingStream(blob.Open!(), digest, size, reason => LocalMismatch(repository, digest, size, reason)));
+                var content = new StreamContent(new DigestVerifyingStream(blob.Open!(), digest, size, m => LocalMismatch(repository, digest, size, m.Reason)));
                 content.Headers.ContentLength = size;
                 content.Headers.ContentType = new MediaTypeHeaderValue(OctetStream);
                 return new HttpRequestMessage(HttpMethod.Put, target) { Content = content };
@@ -193,7 +193,7 @@ public sealed partial class RegistryClient
         var size = blob.Descriptor.Size;
         var chunkSize = (int)Math.Clamp(Math.Max(Options.ChunkSize, minimumChunk), 1, Math.Max(1, Math.Min(size, int.MaxValue)));
         var buffer = new byte[chunkSize];
-        await using var source = new DigestVerifyingStream(blob.Open!(), digest, size, reason => LocalMismatch(repository, digest, size, reason));
+        await using var source = new DigestVerifyingStream(blob.Open!(), digest, size, m => LocalMismatch(repository, digest, size, m.Reason));
         long offset = 0;
         var chunks = 0;
         while (true)

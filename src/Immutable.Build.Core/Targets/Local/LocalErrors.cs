@@ -4,14 +4,13 @@
 // IMB7002: the local host assembly (Immutable.Build.LocalHost.dll) or the dotnet executable was not found. Reinstall the package or tool, or give LocalTargetOptions.HostAssemblyPath / DotnetPath.
 // IMB7003: the local host refused the control token (host.json belongs to another host, or was edited). Run `immutable local stop` and deploy again.
 // IMB7004: the proxy port of the app and environment is used by another process or scope. Set ImmutableLocalPort to a free port, or stop what holds it.
-// IMB7005: the image source cannot be read: unknown form, missing OCI layout, or no manifest with the release's digest. Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.
-// IMB7006: an image layer holds an unsafe entry (absolute path, '..', a path through a symbolic link, a hard link outside the image). Do not run this image; rebuild it from trusted sources.
-// IMB7007: an image layer's media type cannot be unpacked (zstd, encrypted or foreign layers). Publish the image with gzip or uncompressed tar layers (the default).
 // IMB7008: the image has no command the local target can run (no Entrypoint or Cmd, or its program is neither dotnet nor a file inside the image). Set ContainerEntrypoint / ContainerAppCommand, or publish a framework-dependent app.
 // IMB7009: a launch, route or decommission request is invalid (replicas below 1, a group name with other characters than a-z 0-9 - _ ., weights that are negative or do not sum to 100). Correct the value named in the message.
 // IMB7010: an instance process could not be started by the local host. Read the instance log named in the message; check that the .NET runtime the app needs is installed.
 // IMB7011: the local host answered with an error or something that is not its protocol (another program on its port, or a host of another version). Run `immutable local stop` and deploy again.
 // IMB7012: the state directory cannot be created or written. Set IMMUTABLE_STATE_DIR (ImmutableStateDir) to a writable folder.
+//
+// IMB7005-IMB7007 (reading and unpacking the image) are raised by Images/ImageErrors.
 namespace Immutable.Build.Targets.Local;
 
 /// <summary>The IMB7xxx errors of the local target, one factory per code so messages stay consistent.</summary>
@@ -21,9 +20,6 @@ internal static class LocalErrors
     public const string HostMissingCode = "IMB7002";
     public const string TokenRefusedCode = "IMB7003";
     public const string PortInUseCode = "IMB7004";
-    public const string ImageSourceCode = "IMB7005";
-    public const string UnsafeLayerCode = "IMB7006";
-    public const string UnsupportedLayerCode = "IMB7007";
     public const string NoCommandCode = "IMB7008";
     public const string InvalidRequestCode = "IMB7009";
     public const string InstanceStartCode = "IMB7010";
@@ -41,15 +37,6 @@ internal static class LocalErrors
 
     public static ImmutableBuildException PortInUse(int port, string why) =>
         new(PortInUseCode, $"The proxy cannot listen on 127.0.0.1:{port}: {why}. Set ImmutableLocalPort to a free port, or stop what holds {port}.");
-
-    public static ImmutableBuildException ImageSource(string source, string why, Exception? inner = null) =>
-        new(ImageSourceCode, $"The image source '{source}' cannot be read: {why}. Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.", inner);
-
-    public static ImmutableBuildException UnsafeLayer(string layer, string entry, string why) =>
-        new(UnsafeLayerCode, $"Layer {layer} holds the unsafe entry '{entry}' ({why}). Do not run this image; rebuild it from trusted sources.");
-
-    public static ImmutableBuildException UnsupportedLayer(string layer, string mediaType) =>
-        new(UnsupportedLayerCode, $"Layer {layer} has media type '{mediaType}', which the local target cannot unpack. Publish the image with gzip or uncompressed tar layers (the default).");
 
     public static ImmutableBuildException NoCommand(string image, string why) =>
         new(NoCommandCode, $"The image {image} has no command the local target can run: {why}. Set ContainerEntrypoint or ContainerAppCommand, or publish a framework-dependent app.");
