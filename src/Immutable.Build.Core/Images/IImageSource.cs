@@ -2,7 +2,7 @@ namespace Immutable.Build.Images;
 
 /// <summary>
 /// Where <see cref="ImageUnpacker"/> reads an image from, always by digest: an OCI layout here, a registry
-/// repository in Immutable.Build.Registry. Every read is checked against the digest it was asked for.
+/// repository (RegistryImageSource, one layer up). Every read is checked against the digest it was asked for.
 /// </summary>
 public interface IImageSource : IDisposable
 {

@@ -12,7 +12,7 @@ public sealed record UnpackedImage(string Directory, Digest ManifestDigest, Imag
 /// Unpacks an image, found by digest (never by tag), into a folder: every blob is checked against its
 /// descriptor, the layers are applied in order (whiteouts included), and the result appears atomically.
 /// Sources: <c>oci:/path/to/layout</c> (or a layout folder's path) and, when the unpacker is given a way to
-/// open them (Immutable.Build.Registry's <c>RegistryImageSource.Opener</c>), <c>registry/repository[@sha256:...]</c>.
+/// open them (<c>RegistryImageSource.Opener</c>, one layer up), <c>registry/repository[@sha256:...]</c>.
 /// </summary>
 public sealed class ImageUnpacker
 {
