@@ -59,7 +59,12 @@ public static class AtomicFile
         return $"{path}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp";
     }
 
-    private static bool Commit(string temp, string path, bool overwrite)
+    /// <summary>
+    /// Renames a finished <paramref name="temp"/> (from <see cref="TempPathFor"/>) to <paramref name="path"/>: for
+    /// content whose name is known only once it is written, such as a blob named by its digest.
+    /// </summary>
+    /// <returns>False only when <paramref name="overwrite"/> is false and the file already existed (it is left as it was, and so is <paramref name="temp"/>).</returns>
+    public static bool Commit(string temp, string path, bool overwrite)
     {
         if (overwrite)
         {

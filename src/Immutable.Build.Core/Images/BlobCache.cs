@@ -1,5 +1,3 @@
-using Immutable.Build.Registry;
-
 namespace Immutable.Build.Images;
 
 /// <summary>
@@ -74,25 +72,15 @@ internal static class BlobFiles
 
     /// <summary>As <see cref="OpenSourceAsync"/>, with size and digest checked as the stream is read.</summary>
     public static async Task<Stream> OpenVerifiedAsync(BlobContent blob, BlobCache? cache, CancellationToken ct) =>
-        new VerifyingReadStream(await OpenSourceAsync(blob, cache, ct), blob.Descriptor);
+        DigestVerifyingStream.ForDescriptor(await OpenSourceAsync(blob, cache, ct), blob.Descriptor);
 
-    /// <summary>Writes <paramref name="source"/> to <paramref name="path"/> through a temporary file, verifying it first.</summary>
+    /// <summary>
+    /// Writes <paramref name="source"/> to <paramref name="path"/> through a temporary file, verifying it first. A
+    /// file already there is kept: the name is the content's digest, so whoever wrote it first wrote the same bytes.
+    /// </summary>
     public static async Task CopyVerifiedAsync(Stream source, Descriptor descriptor, string path, CancellationToken ct)
     {
-        var temp = $"{path}.tmp-{Guid.NewGuid():N}";
-        try
-        {
-            await using (var input = new VerifyingReadStream(source, descriptor))
-            await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
-            {
-                await input.CopyToAsync(output, 1 << 17, ct);
-            }
-
-            LayerBuilder.MoveIntoPlace(temp, path);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        await using var input = DigestVerifyingStream.ForDescriptor(source, descriptor);
+        await AtomicFile.WriteAsync(path, (output, token) => input.CopyToAsync(output, 1 << 17, token), overwrite: false, ct);
     }
 }

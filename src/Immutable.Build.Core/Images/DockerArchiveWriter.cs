@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Immutable.Build.Registry;
 
 namespace Immutable.Build.Images;
 
@@ -54,22 +53,9 @@ public sealed class DockerArchiveWriter
 
         var full = Path.GetFullPath(archivePath);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var temp = $"{full}.tmp-{Guid.NewGuid():N}";
-        try
-        {
-            TarSummary summary;
-            await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
-            {
-                summary = await tar.WriteToAsync(output, cancellationToken);
-            }
-
-            File.Move(temp, full, overwrite: true);
-            return new DockerArchiveResult(full, image.Digest, tags, summary.Length);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
+        TarSummary? summary = null;
+        await AtomicFile.WriteAsync(full, async (output, ct) => summary = await tar.WriteToAsync(output, ct), overwrite: true, cancellationToken);
+        return new DockerArchiveResult(full, image.Digest, tags, summary!.Length);
     }
 
     private TarEntry Entry(string name, BlobContent blob) =>

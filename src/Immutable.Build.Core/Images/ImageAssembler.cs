@@ -1,5 +1,4 @@
 using System.Globalization;
-using Immutable.Build.Registry;
 
 namespace Immutable.Build.Images;
 

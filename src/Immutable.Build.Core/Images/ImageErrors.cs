@@ -1,6 +1,9 @@
 namespace Immutable.Build.Images;
 
-/// <summary>The IMB3xxx codes of images, each with its cause and fix, and one factory per code so messages stay consistent.</summary>
+/// <summary>
+/// The IMB3xxx codes of image building and the IMB7005-IMB7007 ones of unpacking (only the local target unpacks,
+/// and those numbers are the ones users have always seen), each with its cause and fix, one factory per code.
+/// </summary>
 internal static class ImageErrors
 {
     [ErrorCode(
@@ -82,6 +85,30 @@ internal static class ImageErrors
         "An OCI layout's index.json is not valid JSON.",
         "Delete the layout folder; the next publish writes it again.")]
     public const string LayoutIndexInvalidCode = "IMB3090";
+
+    [ErrorCode(
+        "The image source cannot be read: unknown form, missing OCI layout, or no manifest with the release's digest.",
+        "Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.")]
+    public const string ImageSourceCode = "IMB7005";
+
+    [ErrorCode(
+        "An image layer holds an unsafe entry (absolute path, '..', a path through a symbolic link, a hard link outside the image).",
+        "Do not run this image; rebuild it from trusted sources.")]
+    public const string UnsafeLayerCode = "IMB7006";
+
+    [ErrorCode(
+        "An image layer's media type cannot be unpacked (zstd, encrypted or foreign layers).",
+        "Publish the image with gzip or uncompressed tar layers (the default).")]
+    public const string UnsupportedLayerCode = "IMB7007";
+
+    public static ImmutableBuildException ImageSource(string source, string why, Exception? inner = null) =>
+        new(ImageSourceCode, $"The image source '{source}' cannot be read: {why}. Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.", inner);
+
+    public static ImmutableBuildException UnsafeLayer(string layer, string entry, string why) =>
+        new(UnsafeLayerCode, $"Layer {layer} holds the unsafe entry '{entry}' ({why}). Do not run this image; rebuild it from trusted sources.");
+
+    public static ImmutableBuildException UnsupportedLayer(string layer, string mediaType) =>
+        new(UnsupportedLayerCode, $"Layer {layer} has media type '{mediaType}', which the local target cannot unpack. Publish the image with gzip or uncompressed tar layers (the default).");
 
     public static ImmutableBuildException InvalidPath(string path, string why) =>
         new(InvalidPathCode, $"'{path}' is not a valid path inside the image: {why}. Give a relative path such as app/HelloImmutable.dll.");

@@ -75,7 +75,8 @@ public sealed class LayerBuilder
         }
 
         Directory.CreateDirectory(_blobs);
-        var temp = Path.Combine(CacheDirectory, $".tmp-{Guid.NewGuid():N}");
+        // The blob's name is its digest, known only once it is written: AtomicFile.Commit names it then.
+        var temp = AtomicFile.TempPathFor(Path.Combine(CacheDirectory, "layer"));
         try
         {
             Digest digest, diffId;
@@ -97,9 +98,10 @@ public sealed class LayerBuilder
             }
 
             var path = BlobPath(digest);
-            MoveIntoPlace(temp, path);
+            // A file of the same digest already has these bytes: it is kept, so its timestamps (and anyone reading it) are undisturbed.
+            AtomicFile.Commit(temp, path, overwrite: false);
             var record = new LayerCacheEntry(text, digest.Value, diffId.Value, size, MediaTypes.OciLayerGzip, count, tarLength);
-            WriteAtomically(entryFile, JsonSerializer.SerializeToUtf8Bytes(record, ImagesJsonContext.Default.LayerCacheEntry));
+            AtomicFile.WriteAllBytes(entryFile, JsonSerializer.SerializeToUtf8Bytes(record, ImagesJsonContext.Default.LayerCacheEntry));
             return new BuiltLayer(spec.Name, path, digest, diffId, size, MediaTypes.OciLayerGzip, count, tarLength, Reused: false);
         }
         finally
@@ -190,41 +192,6 @@ public sealed class LayerBuilder
     }
 
     private string BlobPath(Digest digest) => Path.Combine(_blobs, digest.Hex);
-
-    /// <summary>
-    /// An existing file of the same digest already has these bytes: keep it rather than replacing it,
-    /// so its timestamps (and anyone reading it) are undisturbed.
-    /// </summary>
-    internal static void MoveIntoPlace(string temp, string path)
-    {
-        if (File.Exists(path))
-        {
-            return;
-        }
-
-        try
-        {
-            File.Move(temp, path, overwrite: false);
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            // Another build wrote the same blob first.
-        }
-    }
-
-    internal static void WriteAtomically(string path, byte[] content)
-    {
-        var temp = path + $".tmp-{Guid.NewGuid():N}";
-        try
-        {
-            File.WriteAllBytes(temp, content);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            File.Delete(temp);
-        }
-    }
 }
 
 /// <summary>What the layer cache remembers about a built layer.</summary>

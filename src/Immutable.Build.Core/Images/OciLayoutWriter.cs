@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Immutable.Build.Registry;
 
 namespace Immutable.Build.Images;
 
@@ -52,7 +51,7 @@ public sealed class OciLayoutWriter
         var layoutFile = Path.Combine(LayoutDirectory, "oci-layout");
         if (!File.Exists(layoutFile))
         {
-            LayerBuilder.WriteAtomically(layoutFile, JsonSerializer.SerializeToUtf8Bytes(new OciLayoutFile("1.0.0"), ImageJson.Context.OciLayoutFile));
+            AtomicFile.WriteAllBytes(layoutFile, JsonSerializer.SerializeToUtf8Bytes(new OciLayoutFile("1.0.0"), ImageJson.Context.OciLayoutFile));
         }
 
         int written = 0, present = 0;
@@ -113,7 +112,7 @@ public sealed class OciLayoutWriter
             return byName != 0 ? byName : string.CompareOrdinal(a.Digest, b.Digest);
         });
         var index = new ImageIndex { MediaType = MediaTypes.OciIndex, Manifests = entries };
-        LayerBuilder.WriteAtomically(indexPath, ImageJson.Serialize(index));
+        AtomicFile.WriteAllBytes(indexPath, ImageJson.Serialize(index));
     }
 
     private static async Task<Platform?> ReadPlatformAsync(ImageContent image)

@@ -13,7 +13,7 @@ namespace Immutable.Build.Registry;
 internal sealed class RegistryAuthenticator
 {
     private const string ClientId = "immutable-build";
-    private readonly RegistryClient _client;
+    private readonly RegistryTransport _client;
     private readonly object _gate = new();
     private readonly List<CachedToken> _tokens = [];
     private readonly SemaphoreSlim _credentialLock = new(1, 1);
@@ -24,7 +24,7 @@ internal sealed class RegistryAuthenticator
     private volatile bool _credentialResolved;
     private RegistryCredential? _credential;
 
-    public RegistryAuthenticator(RegistryClient client) => _client = client;
+    public RegistryAuthenticator(RegistryTransport client) => _client = client;
 
     /// <summary>The header to send with a request for <paramref name="scope"/>; null before any challenge.</summary>
     public async Task<AuthenticationHeaderValue?> AuthorizeAsync(ScopeSet scope, CancellationToken cancellationToken)

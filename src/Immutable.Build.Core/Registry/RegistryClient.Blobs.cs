@@ -13,13 +13,13 @@ public sealed partial class RegistryClient
     public async Task<bool> BlobExistsAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
     {
         var uri = BlobUri(repository, digest);
-        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Head, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseContentRead, cancellationToken);
+        using var response = await _transport.SendAsync(() => new HttpRequestMessage(HttpMethod.Head, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseContentRead, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
         }
 
-        await EnsureSuccessAsync(response, $"HEAD blob {repository}@{digest}", cancellationToken);
+        await _transport.EnsureSuccessAsync(response, $"HEAD blob {repository}@{digest}", cancellationToken);
         return true;
     }
 
@@ -32,7 +32,7 @@ public sealed partial class RegistryClient
     public async Task<Stream> GetBlobAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
     {
         var uri = BlobUri(repository, digest);
-        var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        var response = await _transport.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         try
         {
             if (response.StatusCode == HttpStatusCode.NotFound)
@@ -42,9 +42,9 @@ public sealed partial class RegistryClient
                     $"{Registry}/{repository} has no blob {digest}. The image that references it is incomplete in the registry: push it again.");
             }
 
-            await EnsureSuccessAsync(response, $"GET blob {repository}@{digest}", cancellationToken);
+            await _transport.EnsureSuccessAsync(response, $"GET blob {repository}@{digest}", cancellationToken);
             var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
-            return new DigestVerifyingStream(stream, digest, response.Content.Headers.ContentLength, reason => Mismatch($"blob {repository}@{digest}", reason), response);
+            return new DigestVerifyingStream(stream, digest, response.Content.Headers.ContentLength, m => _transport.Mismatch($"blob {repository}@{digest}", m.Reason), response);
         }
         catch
         {
@@ -83,7 +83,7 @@ public sealed partial class RegistryClient
         var start = await StartUploadAsync(repository, digest, RegistryNames.ValidateRepository(fromRepository), cancellationToken);
         if (start.Mounted)
         {
-            LogLine($"mounted blob {digest} into {repository} from {fromRepository}");
+            _transport.LogLine($"mounted blob {digest} into {repository} from {fromRepository}");
             return true;
         }
 
@@ -104,38 +104,49 @@ public sealed partial class RegistryClient
         RegistryNames.ValidateRepository(repository);
         var digest = Digest.Parse(blob.Descriptor.Digest);
         var from = blob.SourceRepository is { } source && source != repository ? RegistryNames.ValidateRepository(source) : null;
-        for (var attempt = 1; ; attempt++)
-        {
-            try
+        return await Retry.RunAsync(
+            _transport.RetryPolicy,
+            Options.TimeProvider,
+            async (_, ct) =>
             {
-                return await UploadOnceAsync(repository, blob, digest, from, cancellationToken);
-            }
-            catch (ImmutableBuildException e) when (e.Code is RegistryErrors.Unreachable or RegistryErrors.Unavailable)
-            {
-                if (await ExistsQuietlyAsync(repository, digest, cancellationToken))
+                try
                 {
-                    // The last request went through but its answer was lost.
-                    return new BlobUploadResult(digest, false, blob.Descriptor.Size, 0);
+                    return await UploadOnceAsync(repository, blob, digest, from, ct);
+                }
+                catch (ImmutableBuildException e) when (IsUnreachable(e))
+                {
+                    if (await ExistsQuietlyAsync(repository, digest, ct))
+                    {
+                        // The last request went through but its answer was lost.
+                        return new BlobUploadResult(digest, false, blob.Descriptor.Size, 0);
+                    }
+
+                    throw;
+                }
+            },
+            outcome =>
+            {
+                if (outcome.Error is not ImmutableBuildException e || !IsUnreachable(e))
+                {
+                    return ValueTask.FromResult(RetryDecision.Stop);
                 }
 
-                if (attempt >= Options.MaxAttempts)
-                {
-                    throw RegistryErrors.Error(e.Code, $"Uploading blob {digest} to {Registry}/{repository} failed {attempt} times. Last failure: {e.Message}", e);
-                }
-
-                var delay = Backoff(attempt);
-                LogLine($"upload of blob {digest} to {repository} failed ({e.Message}); restarting it in {delay.TotalSeconds:0.0} s (attempt {attempt + 1} of {Options.MaxAttempts})");
-                await Task.Delay(delay, Options.TimeProvider, cancellationToken);
-            }
-        }
+                return outcome.IsLast
+                    ? throw RegistryErrors.Error(e.Code, $"Uploading blob {digest} to {Registry}/{repository} failed {outcome.Attempt} times. Last failure: {e.Message}", e)
+                    : ValueTask.FromResult(RetryDecision.Retry(e.Message, _transport.Backoff(outcome.Attempt)));
+            },
+            cancellationToken,
+            (outcome, delay, reason) => _transport.LogLine($"upload of blob {digest} to {repository} failed ({reason}); restarting it in {delay.TotalSeconds:0.0} s (attempt {outcome.Attempt + 1} of {outcome.MaxAttempts})"));
     }
+
+    private static bool IsUnreachable(ImmutableBuildException e) => e.Code is RegistryErrors.Unreachable or RegistryErrors.Unavailable;
 
     private async Task<BlobUploadResult> UploadOnceAsync(string repository, BlobContent blob, Digest digest, string? from, CancellationToken cancellationToken)
     {
         var start = await StartUploadAsync(repository, digest, from, cancellationToken);
         if (start.Mounted)
         {
-            LogLine($"mounted blob {digest} ({FormatSize(blob.Descriptor.Size)}) into {repository} from {from}");
+            _transport.LogLine($"mounted blob {digest} ({FormatSize(blob.Descriptor.Size)}) into {repository} from {from}");
             return new BlobUploadResult(digest, true, 0, 0);
         }
 
@@ -171,10 +182,10 @@ public sealed partial class RegistryClient
     {
         var size = blob.Descriptor.Size;
         var target = WithQuery(location, "digest", digest.Value);
-        using var response = await SendAsync(
+        using var response = await _transport.SendAsync(
             () =>
             {
-                var content = new StreamContent(new DigestVerifyingStream(blob.Open!(), digest, size, reason => LocalMismatch(repository, digest, size, reason)));
+                var content = new StreamContent(new DigestVerifyingStream(blob.Open!(), digest, size, m => LocalMismatch(repository, digest, size, m.Reason)));
                 content.Headers.ContentLength = size;
                 content.Headers.ContentType = new MediaTypeHeaderValue(OctetStream);
                 return new HttpRequestMessage(HttpMethod.Put, target) { Content = content };
@@ -184,7 +195,7 @@ public sealed partial class RegistryClient
             cancellationToken,
             maxAttempts: 1);
         await FinishUploadAsync(response, repository, digest, cancellationToken);
-        LogLine($"uploaded blob {digest} ({FormatSize(size)}) to {repository}");
+        _transport.LogLine($"uploaded blob {digest} ({FormatSize(size)}) to {repository}");
         return new BlobUploadResult(digest, false, size, 0);
     }
 
@@ -193,7 +204,7 @@ public sealed partial class RegistryClient
         var size = blob.Descriptor.Size;
         var chunkSize = (int)Math.Clamp(Math.Max(Options.ChunkSize, minimumChunk), 1, Math.Max(1, Math.Min(size, int.MaxValue)));
         var buffer = new byte[chunkSize];
-        await using var source = new DigestVerifyingStream(blob.Open!(), digest, size, reason => LocalMismatch(repository, digest, size, reason));
+        await using var source = new DigestVerifyingStream(blob.Open!(), digest, size, m => LocalMismatch(repository, digest, size, m.Reason));
         long offset = 0;
         var chunks = 0;
         while (true)
@@ -207,7 +218,7 @@ public sealed partial class RegistryClient
 
             var range = $"{offset}-{offset + n - 1}";
             var target = location;
-            using var response = await SendAsync(
+            using var response = await _transport.SendAsync(
                 () =>
                 {
                     var content = new ByteArrayContent(buffer, 0, n);
@@ -219,14 +230,14 @@ public sealed partial class RegistryClient
                 HttpCompletionOption.ResponseContentRead,
                 cancellationToken,
                 maxAttempts: 1);
-            await EnsureSuccessAsync(response, $"PATCH blob upload {repository} ({digest}, bytes {range})", cancellationToken);
-            location = response.Headers.Location is { } next ? Resolve(next, "PATCH") : location;
+            await _transport.EnsureSuccessAsync(response, $"PATCH blob upload {repository} ({digest}, bytes {range})", cancellationToken);
+            location = response.Headers.Location is { } next ? _transport.Resolve(next, "PATCH") : location;
             offset += n;
             chunks++;
         }
 
         var commit = WithQuery(location, "digest", digest.Value);
-        using (var response = await SendAsync(
+        using (var response = await _transport.SendAsync(
             () => new HttpRequestMessage(HttpMethod.Put, commit) { Content = new ByteArrayContent([]) },
             ScopeSet.Push(repository),
             HttpCompletionOption.ResponseContentRead,
@@ -236,16 +247,16 @@ public sealed partial class RegistryClient
             await FinishUploadAsync(response, repository, digest, cancellationToken);
         }
 
-        LogLine($"uploaded blob {digest} ({FormatSize(size)}) to {repository} in {chunks} chunks");
+        _transport.LogLine($"uploaded blob {digest} ({FormatSize(size)}) to {repository} in {chunks} chunks");
         return new BlobUploadResult(digest, false, size, chunks);
     }
 
     private async Task FinishUploadAsync(HttpResponseMessage response, string repository, Digest digest, CancellationToken cancellationToken)
     {
-        await EnsureSuccessAsync(response, $"PUT blob {repository}@{digest}", cancellationToken);
-        if (Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var stored) && stored != digest)
+        await _transport.EnsureSuccessAsync(response, $"PUT blob {repository}@{digest}", cancellationToken);
+        if (RegistryTransport.Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var stored) && stored != digest)
         {
-            throw Mismatch($"blob {repository}@{digest}", $"it stored {stored}");
+            throw _transport.Mismatch($"blob {repository}@{digest}", $"it stored {stored}");
         }
     }
 
@@ -254,15 +265,15 @@ public sealed partial class RegistryClient
         var query = mountFrom is null ? "" : $"?mount={Uri.EscapeDataString(digest.Value)}&from={Uri.EscapeDataString(mountFrom)}";
         var uri = new Uri(BaseAddress, $"v2/{repository}/blobs/uploads/{query}");
         var scope = mountFrom is null ? ScopeSet.Push(repository) : ScopeSet.Push(repository).Union(ScopeSet.Pull(mountFrom));
-        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Post, uri), scope, HttpCompletionOption.ResponseContentRead, cancellationToken);
+        using var response = await _transport.SendAsync(() => new HttpRequestMessage(HttpMethod.Post, uri), scope, HttpCompletionOption.ResponseContentRead, cancellationToken);
         if (mountFrom is not null && response.StatusCode == HttpStatusCode.Created)
         {
             return new UploadStart(true, null, 0);
         }
 
-        await EnsureSuccessAsync(response, $"POST blob upload {repository}", cancellationToken);
-        var minimum = Header(response, "OCI-Chunk-Min-Length") is { } m && long.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
-        return new UploadStart(false, Resolve(response.Headers.Location, $"POST blob upload {repository}"), minimum);
+        await _transport.EnsureSuccessAsync(response, $"POST blob upload {repository}", cancellationToken);
+        var minimum = RegistryTransport.Header(response, "OCI-Chunk-Min-Length") is { } m && long.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed) ? parsed : 0;
+        return new UploadStart(false, _transport.Resolve(response.Headers.Location, $"POST blob upload {repository}"), minimum);
     }
 
     /// <summary>Best effort: an abandoned session only costs the registry some disk until it purges it.</summary>
@@ -270,7 +281,7 @@ public sealed partial class RegistryClient
     {
         try
         {
-            using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, location), ScopeSet.Empty, HttpCompletionOption.ResponseContentRead, CancellationToken.None, maxAttempts: 1);
+            using var response = await _transport.SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, location), ScopeSet.Empty, HttpCompletionOption.ResponseContentRead, CancellationToken.None, maxAttempts: 1);
         }
         catch (Exception e) when (e is ImmutableBuildException or HttpRequestException or IOException or OperationCanceledException)
         {

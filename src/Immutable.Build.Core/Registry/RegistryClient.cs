@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Reflection;
-using System.Security.Cryptography;
 using System.Text.Json;
 using Immutable.Build.Images;
 
@@ -17,7 +15,6 @@ namespace Immutable.Build.Registry;
 public sealed partial class RegistryClient : IDisposable
 {
     private const int MaxManifestBytes = 8 * 1024 * 1024;
-    private const int MaxErrorBodyBytes = 64 * 1024;
 
     private static readonly string[] ManifestMediaTypes =
     [
@@ -27,72 +24,40 @@ public sealed partial class RegistryClient : IDisposable
         MediaTypes.DockerManifestList,
     ];
 
-    private static readonly ProductInfoHeaderValue UserAgent = new(
-        "Immutable.Build",
-        typeof(RegistryClient).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0");
-
-    private readonly HttpClient _http;
-    private readonly RegistryAuthenticator _auth;
+    private readonly RegistryTransport _transport;
 
     /// <summary>Creates a client for <paramref name="registry"/> (host[:port]; docker.io means Docker Hub).</summary>
-    public RegistryClient(string registry, RegistryClientOptions? options = null)
-    {
-        Options = options ?? new RegistryClientOptions();
-        Options.Validate();
-        (Registry, BaseAddress, IsPlainHttp) = RegistryNames.ResolveRegistry(registry, Options.GetEnvironmentVariable ?? Environment.GetEnvironmentVariable);
-        if (Options.Credential is not null)
-        {
-            Secrets.AddCredential(Options.Credential);
-        }
-
-        // Redirects are followed (blob GETs often go to object storage); .NET drops the
-        // Authorization header on a redirect, so registry tokens never reach the storage host.
-        HttpMessageHandler handler = new SocketsHttpHandler
-        {
-            ConnectTimeout = Options.ConnectTimeout,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-            AllowAutoRedirect = true,
-            AutomaticDecompression = DecompressionMethods.None,
-        };
-        if (Options.WrapHandler is { } wrap)
-        {
-            handler = wrap(handler);
-        }
-
-        _http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
-        _auth = new RegistryAuthenticator(this);
-    }
+    public RegistryClient(string registry, RegistryClientOptions? options = null) =>
+        _transport = new RegistryTransport(registry, options ?? new RegistryClientOptions());
 
     /// <summary>The registry as it appears in image references, e.g. <c>127.0.0.1:5000</c>.</summary>
-    public string Registry { get; }
+    public string Registry => _transport.Registry;
 
     /// <summary>The API root, <c>http(s)://host[:port]/</c>.</summary>
-    public Uri BaseAddress { get; }
+    public Uri BaseAddress => _transport.BaseAddress;
 
     /// <summary>True when the registry is spoken to over plain HTTP (loopback or listed as insecure).</summary>
-    public bool IsPlainHttp { get; }
+    public bool IsPlainHttp => _transport.IsPlainHttp;
 
-    internal RegistryClientOptions Options { get; }
-
-    internal SecretRedactor Secrets { get; } = new();
+    internal RegistryClientOptions Options => _transport.Options;
 
     /// <summary>What a tag or digest points at; null when it does not exist.</summary>
     public async Task<ManifestInfo?> HeadManifestAsync(string repository, string reference, CancellationToken cancellationToken = default)
     {
         var uri = ManifestUri(repository, reference);
-        using (var response = await SendAsync(() => ManifestRequest(HttpMethod.Head, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseContentRead, cancellationToken))
+        using (var response = await _transport.SendAsync(() => ManifestRequest(HttpMethod.Head, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseContentRead, cancellationToken))
         {
             if (response.StatusCode == HttpStatusCode.NotFound)
             {
                 return null;
             }
 
-            await EnsureSuccessAsync(response, $"HEAD {repository}:{reference}", cancellationToken);
-            if (Header(response, "Docker-Content-Digest") is { } header && Digest.TryParse(header, out var digest))
+            await _transport.EnsureSuccessAsync(response, $"HEAD {repository}:{reference}", cancellationToken);
+            if (RegistryTransport.Header(response, "Docker-Content-Digest") is { } header && Digest.TryParse(header, out var digest))
             {
                 if (Digest.TryParse(reference, out var wanted) && wanted != digest)
                 {
-                    throw Mismatch($"manifest {repository}@{reference}", $"the registry reports {digest}");
+                    throw _transport.Mismatch($"manifest {repository}@{reference}", $"the registry reports {digest}");
                 }
 
                 return new ManifestInfo(digest, response.Content.Headers.ContentType?.MediaType ?? "", response.Content.Headers.ContentLength ?? 0);
@@ -118,24 +83,24 @@ public sealed partial class RegistryClient : IDisposable
     public async Task<RegistryManifest?> TryGetManifestAsync(string repository, string reference, CancellationToken cancellationToken = default)
     {
         var uri = ManifestUri(repository, reference);
-        using var response = await SendAsync(() => ManifestRequest(HttpMethod.Get, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        using var response = await _transport.SendAsync(() => ManifestRequest(HttpMethod.Get, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
         }
 
         var what = $"manifest {repository}{(Digest.TryParse(reference, out _) ? "@" : ":")}{reference}";
-        await EnsureSuccessAsync(response, "GET " + what, cancellationToken);
-        var content = await ReadBoundedAsync(response, MaxManifestBytes, what, cancellationToken);
+        await _transport.EnsureSuccessAsync(response, "GET " + what, cancellationToken);
+        var content = await _transport.ReadBoundedAsync(response, MaxManifestBytes, what, cancellationToken);
         var digest = Digest.Of(content);
         if (Digest.TryParse(reference, out var wanted) && wanted != digest)
         {
-            throw Mismatch(what, $"content with digest {digest}");
+            throw _transport.Mismatch(what, $"content with digest {digest}");
         }
 
-        if (Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var reportedDigest) && reportedDigest != digest)
+        if (RegistryTransport.Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var reportedDigest) && reportedDigest != digest)
         {
-            throw Mismatch(what, $"content with digest {digest} while reporting {reportedDigest}");
+            throw _transport.Mismatch(what, $"content with digest {digest} while reporting {reportedDigest}");
         }
 
         return new RegistryManifest(content, ManifestMediaType(response, content, what), digest);
@@ -153,7 +118,7 @@ public sealed partial class RegistryClient : IDisposable
             throw RegistryErrors.Error(RegistryErrors.LocalContentMismatch, $"The manifest to push as {repository}@{reference} has digest {digest}. Publish again.");
         }
 
-        using var response = await SendAsync(
+        using var response = await _transport.SendAsync(
             () =>
             {
                 var content = new ByteArrayContent(manifest);
@@ -163,13 +128,13 @@ public sealed partial class RegistryClient : IDisposable
             ScopeSet.Push(repository),
             HttpCompletionOption.ResponseContentRead,
             cancellationToken);
-        await EnsureSuccessAsync(response, $"PUT manifest {repository}:{reference}", cancellationToken);
-        if (Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var stored) && stored != digest)
+        await _transport.EnsureSuccessAsync(response, $"PUT manifest {repository}:{reference}", cancellationToken);
+        if (RegistryTransport.Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var stored) && stored != digest)
         {
-            throw Mismatch($"manifest {repository}:{reference}", $"it stored {stored}");
+            throw _transport.Mismatch($"manifest {repository}:{reference}", $"it stored {stored}");
         }
 
-        LogLine($"manifest {digest} stored as {Registry}/{repository}{(Digest.TryParse(reference, out _) ? "@" : ":")}{reference}");
+        _transport.LogLine($"manifest {digest} stored as {Registry}/{repository}{(Digest.TryParse(reference, out _) ? "@" : ":")}{reference}");
         return digest;
     }
 
@@ -177,7 +142,7 @@ public sealed partial class RegistryClient : IDisposable
     public async Task<bool> DeleteManifestAsync(string repository, Digest digest, CancellationToken cancellationToken = default)
     {
         var uri = ManifestUri(repository, digest.Value);
-        using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, uri), ScopeSet.Delete(repository), HttpCompletionOption.ResponseContentRead, cancellationToken);
+        using var response = await _transport.SendAsync(() => new HttpRequestMessage(HttpMethod.Delete, uri), ScopeSet.Delete(repository), HttpCompletionOption.ResponseContentRead, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
@@ -190,8 +155,8 @@ public sealed partial class RegistryClient : IDisposable
                 $"{Registry} does not allow deleting manifests (405 for {repository}@{digest}). Enable deletes in its configuration (storage.delete.enabled for a distribution registry) or delete through its own UI or API.");
         }
 
-        await EnsureSuccessAsync(response, $"DELETE {repository}@{digest}", cancellationToken);
-        LogLine($"deleted {Registry}/{repository}@{digest}");
+        await _transport.EnsureSuccessAsync(response, $"DELETE {repository}@{digest}", cancellationToken);
+        _transport.LogLine($"deleted {Registry}/{repository}@{digest}");
         return true;
     }
 
@@ -208,13 +173,13 @@ public sealed partial class RegistryClient : IDisposable
         while (next is not null && seen.Add(next))
         {
             var page = next;
-            using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, page), ScopeSet.Pull(repository), HttpCompletionOption.ResponseContentRead, cancellationToken);
+            using var response = await _transport.SendAsync(() => new HttpRequestMessage(HttpMethod.Get, page), ScopeSet.Pull(repository), HttpCompletionOption.ResponseContentRead, cancellationToken);
             if (response.StatusCode == HttpStatusCode.NotFound && tags.Count == 0)
             {
                 return tags;
             }
 
-            await EnsureSuccessAsync(response, $"GET tags of {repository}", cancellationToken);
+            await _transport.EnsureSuccessAsync(response, $"GET tags of {repository}", cancellationToken);
             TagListResponse? list;
             try
             {
@@ -238,156 +203,10 @@ public sealed partial class RegistryClient : IDisposable
     }
 
     /// <inheritdoc />
-    public void Dispose() => _http.Dispose();
+    public void Dispose() => _transport.Dispose();
 
     /// <summary>Names the registry; never credentials.</summary>
     public override string ToString() => $"registry {Registry} ({BaseAddress.Scheme})";
-
-    /// <summary>
-    /// Sends with authentication: anonymous (or with what the last challenge asked for), then, on
-    /// 401, once more with a fresh token or Basic credentials. 401 and 403 that remain become IMB2003,
-    /// IMB2004 or IMB2005; any other status is returned to the caller.
-    /// </summary>
-    internal async Task<HttpResponseMessage> SendAsync(Func<HttpRequestMessage> create, ScopeSet scope, HttpCompletionOption completion, CancellationToken cancellationToken, int maxAttempts = 0)
-    {
-        var authorization = await _auth.AuthorizeAsync(scope, cancellationToken);
-        var response = await SendRawAsync(WithAuthorization(create, authorization), completion, cancellationToken, maxAttempts);
-        if (response.StatusCode == HttpStatusCode.Unauthorized)
-        {
-            var what = Describe(response.RequestMessage);
-            AuthenticationHeaderValue retry;
-            try
-            {
-                retry = await _auth.OnUnauthorizedAsync(response, scope, authorization, what, cancellationToken);
-            }
-            finally
-            {
-                response.Dispose();
-            }
-
-            response = await SendRawAsync(WithAuthorization(create, retry), completion, cancellationToken, maxAttempts);
-            if (response.StatusCode == HttpStatusCode.Unauthorized)
-            {
-                using (response)
-                {
-                    throw await _auth.StillUnauthorizedAsync(response, what, cancellationToken);
-                }
-            }
-        }
-
-        if (response.StatusCode == HttpStatusCode.Forbidden)
-        {
-            using (response)
-            {
-                throw await _auth.ForbiddenAsync(Describe(response.RequestMessage), cancellationToken);
-            }
-        }
-
-        return response;
-    }
-
-    /// <summary>
-    /// Sends without authentication logic, retrying 429, 5xx, resets and timeouts with exponential
-    /// backoff and jitter (429 and 503 honour Retry-After). Each attempt builds a fresh request, so
-    /// bodies are re-read from their source. <paramref name="maxAttempts"/> overrides the option (1:
-    /// no retry, for requests into an upload session, which restarts as a whole instead).
-    /// </summary>
-    internal async Task<HttpResponseMessage> SendRawAsync(Func<HttpRequestMessage> create, HttpCompletionOption completion, CancellationToken cancellationToken, int maxAttempts = 0)
-    {
-        var attempts = maxAttempts > 0 ? maxAttempts : Options.MaxAttempts;
-        for (var attempt = 1; ; attempt++)
-        {
-            Exception? failure;
-            string what;
-            using (var request = create())
-            {
-                request.Headers.UserAgent.Add(UserAgent);
-                what = Describe(request);
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                timeout.CancelAfter(Options.RequestTimeout);
-                try
-                {
-                    var response = await _http.SendAsync(request, completion, timeout.Token);
-                    if (!IsTransient(response.StatusCode))
-                    {
-                        return response;
-                    }
-
-                    if (attempt >= attempts)
-                    {
-                        using (response)
-                        {
-                            throw RegistryErrors.Error(
-                                RegistryErrors.Unavailable,
-                                $"{Registry} answered {(int)response.StatusCode} {response.ReasonPhrase} to {what} {attempt} times{await ErrorDetailAsync(response, cancellationToken)}. The registry or a proxy in front of it is overloaded or failing: retry later and check the registry's logs.");
-                        }
-                    }
-
-                    var delay = RetryAfter(response) ?? Backoff(attempt);
-                    LogLine($"{Registry} answered {(int)response.StatusCode} {response.ReasonPhrase} to {what}; retrying in {delay.TotalSeconds:0.0} s (attempt {attempt + 1} of {attempts})");
-                    response.Dispose();
-                    await Task.Delay(delay, Options.TimeProvider, cancellationToken);
-                    continue;
-                }
-                catch (OperationCanceledException e) when (!cancellationToken.IsCancellationRequested)
-                {
-                    failure = new TimeoutException($"no answer within {Options.RequestTimeout.TotalSeconds:0} s", e);
-                }
-                catch (Exception e) when (e is HttpRequestException or IOException)
-                {
-                    // A content stream of ours failing its own check is not a network problem.
-                    failure = Inner<ImmutableBuildException>(e) is { } ours ? throw ours : e;
-                }
-            }
-
-            if (attempt >= attempts)
-            {
-                throw RegistryErrors.Error(
-                    RegistryErrors.Unreachable,
-                    $"{Registry} could not be reached for {what} after {attempt} attempts: {Secrets.Redact(Reason(failure))}. Check the registry address and that it is running"
-                    + (IsPlainHttp ? "." : $"; a plain-HTTP registry outside loopback must be listed in DOTNET_CONTAINER_INSECURE_REGISTRIES."),
-                    failure);
-            }
-
-            var backoff = Backoff(attempt);
-            LogLine($"{what} to {Registry} failed: {Secrets.Redact(Reason(failure))}; retrying in {backoff.TotalSeconds:0.0} s (attempt {attempt + 1} of {attempts})");
-            await Task.Delay(backoff, Options.TimeProvider, cancellationToken);
-        }
-    }
-
-    internal void LogLine(string line) => Options.Log?.Invoke(Secrets.Redact(line));
-
-    /// <summary>Throws IMB2009 (or a more precise code) for a status that is not success.</summary>
-    internal async Task EnsureSuccessAsync(HttpResponseMessage response, string what, CancellationToken cancellationToken)
-    {
-        if (response.IsSuccessStatusCode)
-        {
-            return;
-        }
-
-        var detail = await ErrorDetailAsync(response, cancellationToken);
-        if (detail.Contains("DIGEST_INVALID", StringComparison.Ordinal))
-        {
-            throw Mismatch(what, "a digest that differs from the content it received" + detail);
-        }
-
-        throw RegistryErrors.Error(
-            RegistryErrors.RequestRejected,
-            $"{Registry} refused {what} with {(int)response.StatusCode} {response.ReasonPhrase}{detail}. Fix what the registry names; for NAME_INVALID or NAME_UNKNOWN check the repository name, for MANIFEST_INVALID or BLOB_UNKNOWN push the image again.");
-    }
-
-    internal ImmutableBuildException Mismatch(string what, string actual) => RegistryErrors.Error(
-        RegistryErrors.DigestMismatch,
-        $"{Registry} returned {actual} for {what}; the digest does not match. A proxy or the registry altered the content: retry, and check caching proxies between this machine and {Registry}.");
-
-    internal static string? Header(HttpResponseMessage response, string name) =>
-        response.Headers.NonValidated.TryGetValues(name, out var values) ? values.FirstOrDefault()?.Trim() :
-        response.Content.Headers.NonValidated.TryGetValues(name, out var contentValues) ? contentValues.FirstOrDefault()?.Trim() : null;
-
-    internal Uri Resolve(Uri? location, string what) =>
-        location is null
-            ? throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} without a Location header. Check that {Registry} is an OCI distribution registry.")
-            : location.IsAbsoluteUri ? location : new Uri(BaseAddress, location);
 
     private Uri ManifestUri(string repository, string reference)
     {
@@ -435,90 +254,6 @@ public sealed partial class RegistryClient : IDisposable
             $"{Registry} answered {what} with media type '{type ?? probe?.MediaType ?? "none"}'; only OCI manifests and indexes and Docker v2 manifests and manifest lists are supported. Re-push the image with a current tool.");
     }
 
-    private static Func<HttpRequestMessage> WithAuthorization(Func<HttpRequestMessage> create, AuthenticationHeaderValue? authorization) => () =>
-    {
-        var request = create();
-        request.Headers.Authorization = authorization;
-        return request;
-    };
-
-    private static bool IsTransient(HttpStatusCode status) =>
-        status == HttpStatusCode.TooManyRequests
-        || ((int)status >= 500 && status is not HttpStatusCode.NotImplemented and not HttpStatusCode.HttpVersionNotSupported);
-
-    private TimeSpan? RetryAfter(HttpResponseMessage response)
-    {
-        var header = response.Headers.RetryAfter;
-        TimeSpan? wait = header?.Delta ?? (header?.Date is { } date ? date - Options.TimeProvider.GetUtcNow() : null);
-        if (wait is null)
-        {
-            return null;
-        }
-
-        return wait < TimeSpan.Zero ? TimeSpan.Zero : wait > Options.MaxRetryAfter ? Options.MaxRetryAfter : wait;
-    }
-
-    /// <summary>Base * 2^(attempt-1), capped, with "equal jitter": half fixed, half random, so clients that failed together spread out.</summary>
-    private TimeSpan Backoff(int attempt)
-    {
-        var exponential = Options.RetryBaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30));
-        var capped = Math.Min(exponential, Options.RetryMaxDelay.TotalMilliseconds);
-        var jitter = RandomNumberGenerator.GetInt32(0, 1001) / 1000.0;
-        return TimeSpan.FromMilliseconds((capped / 2) + (capped / 2 * jitter));
-    }
-
-    private async Task<string> ErrorDetailAsync(HttpResponseMessage response, CancellationToken cancellationToken)
-    {
-        byte[] body;
-        try
-        {
-            body = await ReadBoundedAsync(response, MaxErrorBodyBytes, "error", cancellationToken);
-        }
-        catch (Exception e) when (e is IOException or HttpRequestException or ImmutableBuildException)
-        {
-            return "";
-        }
-
-        RegistryErrorResponse? errors = null;
-        try
-        {
-            errors = body.Length == 0 ? null : JsonSerializer.Deserialize(body, RegistryJsonContext.Default.RegistryErrorResponse);
-        }
-        catch (JsonException)
-        {
-        }
-
-        var text = errors?.Errors is { Count: > 0 } list
-            ? string.Join("; ", list.Select(e => $"{e.Code}: {e.Message}"))
-            : "";
-        text = Secrets.Redact(text);
-        return text.Length == 0 ? "" : $" ({(text.Length > 500 ? text[..500] + "..." : text)})";
-    }
-
-    private async Task<byte[]> ReadBoundedAsync(HttpResponseMessage response, int limit, string what, CancellationToken cancellationToken)
-    {
-        if (response.Content.Headers.ContentLength > limit)
-        {
-            throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with {response.Content.Headers.ContentLength} bytes, more than the {limit} this client accepts.");
-        }
-
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int n;
-        while ((n = await stream.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + n > limit)
-            {
-                throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with more than the {limit} bytes this client accepts.");
-            }
-
-            buffer.Write(chunk, 0, n);
-        }
-
-        return buffer.ToArray();
-    }
-
     private Uri? NextPage(HttpResponseMessage response)
     {
         if (!response.Headers.NonValidated.TryGetValues("Link", out var links))
@@ -537,30 +272,6 @@ public sealed partial class RegistryClient : IDisposable
 
             var target = link[(open + 1)..close];
             return Uri.TryCreate(target, UriKind.RelativeOrAbsolute, out var uri) ? (uri.IsAbsoluteUri ? uri : new Uri(BaseAddress, uri)) : null;
-        }
-
-        return null;
-    }
-
-    /// <summary>Method and path, never the query: upload locations carry opaque session state.</summary>
-    private static string Describe(HttpRequestMessage? request) =>
-        request?.RequestUri is { } uri ? $"{request.Method} {(uri.IsAbsoluteUri ? uri.AbsolutePath : uri.OriginalString.Split('?')[0])}" : "a request";
-
-    private static string Reason(Exception e) => e switch
-    {
-        HttpRequestException { InnerException: { } inner } http => $"{http.Message} ({inner.Message})",
-        _ => e.Message,
-    };
-
-    private static T? Inner<T>(Exception e)
-        where T : Exception
-    {
-        for (Exception? current = e; current is not null; current = current.InnerException)
-        {
-            if (current is T match)
-            {
-                return match;
-            }
         }
 
         return null;

@@ -48,6 +48,15 @@ public sealed record RegistryClientOptions
     /// <summary>Wraps the HTTP handler, so tests can watch the requests that go on the wire.</summary>
     internal Func<HttpMessageHandler, HttpMessageHandler>? WrapHandler { get; init; }
 
+    /// <summary>The attempts and capped exponential backoff of a request; the client adds its own jitter and honours Retry-After.</summary>
+    internal RetryPolicy ToRetryPolicy() => new()
+    {
+        MaxAttempts = MaxAttempts,
+        BaseDelay = RetryBaseDelay,
+        MaxDelay = RetryMaxDelay,
+        Jitter = false,
+    };
+
     internal void Validate()
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkedUploadThreshold, 0);

@@ -8,16 +8,10 @@ public static class ReleaseManifestFile
     /// <summary>Writes <paramref name="manifest"/> to <paramref name="path"/> through a temporary file and a rename.</summary>
     public static void Write(string path, ReleaseManifest manifest)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        var temp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        using (var stream = File.Create(temp))
-        {
-            JsonSerializer.Serialize(stream, manifest, ReleaseJsonContext.Default.ReleaseManifest);
-            stream.WriteByte((byte)'\n');
-        }
-
-        File.Move(temp, path, overwrite: true);
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        byte[] json = [.. JsonSerializer.SerializeToUtf8Bytes(manifest, ReleaseJsonContext.Default.ReleaseManifest), (byte)'\n'];
+        AtomicFile.WriteAllBytes(full, json);
     }
 
     /// <summary>Reads a release.json; throws IMB4001 for a missing, unreadable or newer-schema file.</summary>

@@ -155,14 +155,12 @@ internal static class ReleaseShortcut
         }
 
         Directory.CreateDirectory(request.LayerCacheDirectory);
-        var temp = record + ".tmp";
         var root = Path.GetFullPath(request.PublishDirectory);
         var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
             .Select(f => new FileInfo(f))
             .Select(f => new PublishedFile(Path.GetRelativePath(root, f.FullName), f.Length, f.LastWriteTimeUtc.Ticks, Hash(f.FullName)))
             .ToList();
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(new ShortcutRecord(fingerprint, files, manifest, File.ReadAllText(manifestPath)), ReleaseRequestJson.Default.ShortcutRecord));
-        File.Move(temp, record, overwrite: true);
+        AtomicFile.WriteAllBytes(record, JsonSerializer.SerializeToUtf8Bytes(new ShortcutRecord(fingerprint, files, manifest, File.ReadAllText(manifestPath)), ReleaseRequestJson.Default.ShortcutRecord));
     }
 }
 

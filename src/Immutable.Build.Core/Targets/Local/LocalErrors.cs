@@ -24,21 +24,6 @@ internal static class LocalErrors
     public const string PortInUseCode = "IMB7004";
 
     [ErrorCode(
-        "The image source cannot be read: unknown form, missing OCI layout, or no manifest with the release's digest.",
-        "Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.")]
-    public const string ImageSourceCode = "IMB7005";
-
-    [ErrorCode(
-        "An image layer holds an unsafe entry (absolute path, '..', a path through a symbolic link, a hard link outside the image).",
-        "Do not run this image; rebuild it from trusted sources.")]
-    public const string UnsafeLayerCode = "IMB7006";
-
-    [ErrorCode(
-        "An image layer's media type cannot be unpacked (zstd, encrypted or foreign layers).",
-        "Publish the image with gzip or uncompressed tar layers (the default).")]
-    public const string UnsupportedLayerCode = "IMB7007";
-
-    [ErrorCode(
         "The image has no command the local target can run (no Entrypoint or Cmd, or its program is neither dotnet nor a file inside the image).",
         "Set ContainerEntrypoint / ContainerAppCommand, or publish a framework-dependent app.")]
     public const string NoCommandCode = "IMB7008";
@@ -74,15 +59,6 @@ internal static class LocalErrors
 
     public static ImmutableBuildException PortInUse(int port, string why) =>
         new(PortInUseCode, $"The proxy cannot listen on 127.0.0.1:{port}: {why}. Set ImmutableLocalPort to a free port, or stop what holds {port}.");
-
-    public static ImmutableBuildException ImageSource(string source, string why, Exception? inner = null) =>
-        new(ImageSourceCode, $"The image source '{source}' cannot be read: {why}. Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.", inner);
-
-    public static ImmutableBuildException UnsafeLayer(string layer, string entry, string why) =>
-        new(UnsafeLayerCode, $"Layer {layer} holds the unsafe entry '{entry}' ({why}). Do not run this image; rebuild it from trusted sources.");
-
-    public static ImmutableBuildException UnsupportedLayer(string layer, string mediaType) =>
-        new(UnsupportedLayerCode, $"Layer {layer} has media type '{mediaType}', which the local target cannot unpack. Publish the image with gzip or uncompressed tar layers (the default).");
 
     public static ImmutableBuildException NoCommand(string image, string why) =>
         new(NoCommandCode, $"The image {image} has no command the local target can run: {why}. Set ContainerEntrypoint or ContainerAppCommand, or publish a framework-dependent app.");

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Immutable.Build.Images;
+using Immutable.Build.Registry;
 
 namespace Immutable.Build.Targets.Local;
 
@@ -222,7 +223,7 @@ public sealed partial class LocalTarget : IDeploymentTarget
         try
         {
             LocalHostControl.EnsureStateDirectory(_options.StateDirectory);
-            var unpacker = new ImageUnpacker(_options.RegistryOptions);
+            var unpacker = new ImageUnpacker(RegistryImageSource.Opener(_options.RegistryOptions));
             if (Directory.Exists(directory))
             {
                 if (File.Exists(configPath))

@@ -1,25 +1,39 @@
 using System.Security.Cryptography;
-using Immutable.Build.Images;
 
-namespace Immutable.Build.Registry;
+namespace Immutable.Build.Images;
+
+/// <summary>How a verified read went wrong: more bytes than expected (no digest yet), or the wrong length or digest at the end.</summary>
+/// <param name="Expected">The digest the content should have.</param>
+/// <param name="ExpectedLength">The length it should have, when known.</param>
+/// <param name="BytesRead">How much was read.</param>
+/// <param name="Actual">The digest of what was read; null when reading stopped at more than <paramref name="ExpectedLength"/> bytes.</param>
+internal sealed record BlobReadMismatch(Digest Expected, long? ExpectedLength, long BytesRead, Digest? Actual)
+{
+    /// <summary>The registry's wording of what the content read as.</summary>
+    public string Reason => Actual is not { } actual
+        ? $"more than the expected {ExpectedLength} bytes"
+        : ExpectedLength is { } length && BytesRead != length
+            ? $"{BytesRead} bytes instead of {length}"
+            : $"content with digest {actual}";
+}
 
 /// <summary>
 /// A read-only pass-through that hashes what is read and, once the end is reached, compares the
-/// digest and length with what was expected. Used both for blobs coming from a registry and for
-/// local content going to it, with different errors.
+/// digest and length with what was expected: blobs from a registry or a layout, base layers copied
+/// into an image, and local content going to a registry, each with its own error.
 /// </summary>
 internal sealed class DigestVerifyingStream : Stream
 {
     private readonly Stream _inner;
     private readonly Digest _expected;
     private readonly long? _expectedLength;
-    private readonly Func<string, ImmutableBuildException> _mismatch;
+    private readonly Func<BlobReadMismatch, ImmutableBuildException> _mismatch;
     private readonly IDisposable? _owner;
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private long _read;
     private bool _verified;
 
-    public DigestVerifyingStream(Stream inner, Digest expected, long? expectedLength, Func<string, ImmutableBuildException> mismatch, IDisposable? owner = null)
+    public DigestVerifyingStream(Stream inner, Digest expected, long? expectedLength, Func<BlobReadMismatch, ImmutableBuildException> mismatch, IDisposable? owner = null)
     {
         _inner = inner;
         _expected = expected;
@@ -41,6 +55,15 @@ internal sealed class DigestVerifyingStream : Stream
         get => _read;
         set => throw new NotSupportedException();
     }
+
+    /// <summary>
+    /// Checks a blob against its descriptor, so a corrupt download or cache entry fails the write (IMB3011)
+    /// instead of producing an image that does not match its manifest.
+    /// </summary>
+    public static DigestVerifyingStream ForDescriptor(Stream inner, Descriptor descriptor) =>
+        new(inner, Digest.Parse(descriptor.Digest), descriptor.Size, m => m.Actual is not { } actual
+            ? ImageErrors.DigestMismatch($"Blob {descriptor.Digest}", $"{descriptor.Size} bytes", $"more than {descriptor.Size} bytes")
+            : ImageErrors.DigestMismatch($"Blob {descriptor.Digest}", $"{descriptor.Digest} ({descriptor.Size} bytes)", $"{actual} ({m.BytesRead} bytes)"));
 
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
@@ -89,21 +112,16 @@ internal sealed class DigestVerifyingStream : Stream
             _read += data.Length;
             if (_read > _expectedLength)
             {
-                throw _mismatch($"more than the expected {_expectedLength} bytes");
+                throw _mismatch(new BlobReadMismatch(_expected, _expectedLength, _read, null));
             }
         }
         else if (requested > 0 && !_verified)
         {
             _verified = true;
-            if (_expectedLength is { } length && _read != length)
-            {
-                throw _mismatch($"{_read} bytes instead of {length}");
-            }
-
             var actual = Digest.FromHash(_hash.GetHashAndReset());
-            if (actual != _expected)
+            if ((_expectedLength is { } length && _read != length) || actual != _expected)
             {
-                throw _mismatch($"content with digest {actual}");
+                throw _mismatch(new BlobReadMismatch(_expected, _expectedLength, _read, actual));
             }
         }
 

@@ -1,6 +1,4 @@
-using Immutable.Build.Images;
-
-namespace Immutable.Build.Registry;
+namespace Immutable.Build.Images;
 
 /// <summary>One blob of an image to push: its descriptor and how to read it.</summary>
 /// <param name="Descriptor">Digest, size and media type.</param>
