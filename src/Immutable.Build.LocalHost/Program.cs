@@ -1,5 +1,4 @@
 using Immutable.Build.Targets.Local;
-using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
