@@ -1,5 +1,4 @@
 using Immutable.Build.Targets.Local;
-using System.Diagnostics;
 using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
@@ -19,14 +18,15 @@ using Yarp.ReverseProxy.Forwarder;
 var verb = args.Length > 0 && !args[0].StartsWith('-') ? args[0] : "run";
 var options = Options.Parse(args.SkipWhile(a => !a.StartsWith('-')).ToArray());
 var stateDirectory = Path.GetFullPath(options.GetValueOrDefault("state-dir") ?? LocalTargetOptions.DefaultStateDirectory());
+var time = TimeProvider.System;
 try
 {
     return verb switch
     {
-        "run" => await HostMain.RunAsync(stateDirectory),
-        "ensure" => await HostMain.EnsureAsync(stateDirectory),
-        "stop" => await HostMain.StopAsync(stateDirectory),
-        "proxy" => await StandaloneProxy.RunAsync(options),
+        "run" => await HostMain.RunAsync(stateDirectory, time),
+        "ensure" => await HostMain.EnsureAsync(stateDirectory, time),
+        "stop" => await HostMain.StopAsync(stateDirectory, time),
+        "proxy" => await StandaloneProxy.RunAsync(options, time),
         _ => HostMain.Usage(verb),
     };
 }
@@ -58,29 +58,29 @@ internal static class HostMain
         return 2;
     }
 
-    public static async Task<int> EnsureAsync(string stateDirectory)
+    public static async Task<int> EnsureAsync(string stateDirectory, TimeProvider time)
     {
-        using var control = await LocalHostControl.ConnectOrStartAsync(new LocalTargetOptions(stateDirectory, typeof(HostMain).Assembly.Location));
+        using var control = await LocalHostControl.ConnectOrStartAsync(new LocalTargetOptions(stateDirectory, typeof(HostMain).Assembly.Location) { Time = time });
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"local host {control.HostProcessId} answers on 127.0.0.1:{control.ControlPort} ({stateDirectory})"));
         return 0;
     }
 
-    public static async Task<int> StopAsync(string stateDirectory)
+    public static async Task<int> StopAsync(string stateDirectory, TimeProvider time)
     {
-        var stopped = await LocalHostControl.StopAsync(stateDirectory);
+        var stopped = await LocalHostControl.StopAsync(stateDirectory, null, time, CancellationToken.None);
         Console.WriteLine(stopped ? $"local host of {stateDirectory} stopped" : $"no local host runs for {stateDirectory}");
         return 0;
     }
 
-    public static async Task<int> RunAsync(string stateDirectory)
+    public static async Task<int> RunAsync(string stateDirectory, TimeProvider time)
     {
-        LocalHostControl.EnsureStateDirectory(stateDirectory);
+        LocalStateFiles.EnsureDirectory(stateDirectory);
 
         // One host per state directory: the lock is the kernel's, so it goes away with the process.
-        FileStream hostLock;
+        FileLock? hostLock;
         try
         {
-            hostLock = new FileStream(Path.Combine(stateDirectory, "host.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+            hostLock = FileLock.TryAcquire(Path.Combine(stateDirectory, "host.lock"));
         }
         catch (IOException e)
         {
@@ -88,7 +88,13 @@ internal static class HostMain
             return 3;
         }
 
-        await using var _ = hostLock;
+        if (hostLock is null)
+        {
+            HostLog.Line($"another host runs for {stateDirectory} (host.lock is held); exiting");
+            return 3;
+        }
+
+        using var _ = hostLock;
         var version = typeof(HostMain).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
         var pid = Environment.ProcessId;
         HostLog.Line($"local host {version} pid {pid} for {stateDirectory}");
@@ -97,7 +103,7 @@ internal static class HostMain
         services.AddLogging();
         services.AddHttpForwarder();
         await using var provider = services.BuildServiceProvider();
-        await using var supervisor = new Supervisor(stateDirectory, provider.GetRequiredService<IHttpForwarder>());
+        await using var supervisor = new Supervisor(stateDirectory, provider.GetRequiredService<IHttpForwarder>(), time);
         await supervisor.RestoreAsync(CancellationToken.None);
 
         var stopping = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -112,7 +118,7 @@ internal static class HostMain
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
 
         var token = Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
-        var startedAt = DateTimeOffset.UtcNow;
+        var startedAt = time.GetUtcNow();
         await using var api = await ControlApi.StartAsync(
             supervisor,
             token,
@@ -121,14 +127,14 @@ internal static class HostMain
             CancellationToken.None);
 
         var hostFile = Path.Combine(stateDirectory, LocalHostControl.HostFileName);
-        WritePrivate(hostFile, JsonSerializer.SerializeToUtf8Bytes(new LocalHostFile(pid, api.Port, token, startedAt, version, LocalProcesses.StartTimeOf(pid) ?? 0), LocalJsonContext.Default.LocalHostFile));
+        await WritePrivateAsync(hostFile, JsonSerializer.SerializeToUtf8Bytes(new LocalHostFile(pid, api.Port, token, startedAt, version, LocalProcesses.StartTimeOf(pid) ?? 0), LocalJsonContext.Default.LocalHostFile));
         HostLog.Line($"control API on 127.0.0.1:{api.Port}");
 
         var grace = await stopping.Task;
         await supervisor.ShutdownAsync(grace, CancellationToken.None);
         try
         {
-            if (await LocalHostControl.ReadHostFileAsync(stateDirectory, CancellationToken.None) is { } file && file.Pid == pid)
+            if (await LocalStateFiles.ReadHostFileAsync(stateDirectory, CancellationToken.None) is { } file && file.Pid == pid)
             {
                 File.Delete(hostFile);
             }
@@ -143,20 +149,19 @@ internal static class HostMain
     }
 
     /// <summary>Writes a file only the user can read (it holds the control token), replacing it atomically.</summary>
-    private static void WritePrivate(string path, byte[] content)
-    {
-        var temp = $"{path}.tmp-{Guid.NewGuid():N}";
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        }
+    private static Task WritePrivateAsync(string path, byte[] content) =>
+        AtomicFile.WriteAsync(
+            path,
+            async (stream, ct) =>
+            {
+                // Private before the first byte: the token is never in a file others may read.
+                if (!OperatingSystem.IsWindows())
+                {
+                    File.SetUnixFileMode(((FileStream)stream).SafeFileHandle, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                }
 
-        using (var stream = new FileStream(temp, options))
-        {
-            stream.Write(content);
-        }
-
-        File.Move(temp, path, overwrite: true);
-    }
+                await stream.WriteAsync(content, ct);
+            },
+            overwrite: true,
+            CancellationToken.None);
 }

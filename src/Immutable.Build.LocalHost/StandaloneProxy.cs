@@ -15,7 +15,7 @@ namespace Immutable.Build.LocalHost;
 /// </summary>
 internal static class StandaloneProxy
 {
-    public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> options)
+    public static async Task<int> RunAsync(IReadOnlyDictionary<string, string> options, TimeProvider time)
     {
         var routesPath = options.GetValueOrDefault("routes") ?? "/immutable/state/routes.json";
         var appliedPath = options.GetValueOrDefault("applied") ?? "/immutable/state/applied.json";
@@ -57,16 +57,16 @@ internal static class StandaloneProxy
             {
                 if (File.Exists(routesPath) && ProxyRoutes.TryParse(await File.ReadAllBytesAsync(routesPath, stop.Token)) is { } routes && routes.Version != applied)
                 {
-                    proxy.Routes = RoutingTable.Build(routes.Weights, routes.Instances.Select(ToInstance));
+                    proxy.Routes = RoutingTable.Build(routes.Weights, routes.Instances.Select(r => ToInstance(r, time)));
                     applied = routes.Version;
-                    await WriteAtomicallyAsync(appliedPath, new ProxyApplied(applied, DateTimeOffset.UtcNow).ToJson());
+                    WriteApplied(appliedPath, new ProxyApplied(applied, time.GetUtcNow()).ToJson());
                     HostLog.Line($"routes v{applied}: {string.Join(", ", routes.Weights.Select(w => $"{w.Key} {w.Value}%"))} over {routes.Instances.Count} instance(s)");
                 }
                 else if (applied < 0)
                 {
                     // No routes yet: say so, so the target knows the proxy is up.
                     applied = 0;
-                    await WriteAtomicallyAsync(appliedPath, new ProxyApplied(0, DateTimeOffset.UtcNow).ToJson());
+                    WriteApplied(appliedPath, new ProxyApplied(0, time.GetUtcNow()).ToJson());
                 }
             }
             catch (IOException e)
@@ -76,7 +76,7 @@ internal static class StandaloneProxy
 
             try
             {
-                await Task.Delay(100, stop.Token);
+                await Task.Delay(TimeSpan.FromMilliseconds(100), time, stop.Token);
             }
             catch (OperationCanceledException)
             {
@@ -87,7 +87,7 @@ internal static class StandaloneProxy
         return 0;
     }
 
-    private static Instance ToInstance(ProxyRoute route) => new()
+    private static Instance ToInstance(ProxyRoute route, TimeProvider time) => new()
     {
         Id = route.Id,
         ScopeKey = "",
@@ -99,15 +99,14 @@ internal static class StandaloneProxy
         Port = route.Port,
         LogFile = "",
         ReleaseDirectory = "",
-        StartedAt = DateTimeOffset.UtcNow,
+        StartedAt = time.GetUtcNow(),
         Status = LocalInstanceStatus.Running,
     };
 
-    private static async Task WriteAtomicallyAsync(string path, byte[] content)
+    /// <summary>The target reads the applied file through the Engine API at any moment: it must never see half of it.</summary>
+    private static void WriteApplied(string path, byte[] content)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var temp = $"{path}.tmp";
-        await File.WriteAllBytesAsync(temp, content);
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllBytes(path, content);
     }
 }

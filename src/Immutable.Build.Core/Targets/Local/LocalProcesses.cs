@@ -62,21 +62,8 @@ internal static class LocalProcesses
     }
 
     /// <summary>Waits until <paramref name="pid"/> is gone; false at the timeout.</summary>
-    public static async Task<bool> WaitGoneAsync(int pid, long processStart, TimeSpan timeout, CancellationToken ct)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (IsAlive(pid, processStart))
-        {
-            if (stopwatch.Elapsed >= timeout)
-            {
-                return false;
-            }
-
-            await Task.Delay(50, ct);
-        }
-
-        return true;
-    }
+    public static Task<bool> WaitGoneAsync(int pid, long processStart, TimeSpan timeout, TimeProvider time, CancellationToken ct) =>
+        Wait.UntilAsync(_ => new ValueTask<bool>(!IsAlive(pid, processStart)), timeout, TimeSpan.FromMilliseconds(50), time, ct);
 
     /// <summary>
     /// Starts <paramref name="fileName"/> detached: its own session (setsid), stdin from /dev/null, stdout and stderr

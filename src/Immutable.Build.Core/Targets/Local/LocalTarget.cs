@@ -1,7 +1,4 @@
-using System.Collections.Concurrent;
-using System.Text.RegularExpressions;
 using Immutable.Build.Images;
-using Immutable.Build.Registry;
 
 namespace Immutable.Build.Targets.Local;
 
@@ -11,13 +8,13 @@ namespace Immutable.Build.Targets.Local;
 /// on a stable port. A local host process (started on demand, detached) owns the processes and the proxies,
 /// so they outlive the build or command that deployed them.
 /// </summary>
-public sealed partial class LocalTarget : IDeploymentTarget
+public sealed class LocalTarget : IDeploymentTarget
 {
     /// <summary>Variables of the image that would break a process on this machine (they describe the container's file system).</summary>
     private static readonly HashSet<string> ImageOnlyVariables = new(StringComparer.Ordinal) { "PATH", "HOME", "HOSTNAME", "DOTNET_ROOT" };
 
     private readonly LocalTargetOptions _options;
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _unpacking = new(StringComparer.Ordinal);
+    private readonly LocalReleases _releases;
 
     /// <summary>Creates the target; nothing starts until a method needs the host.</summary>
     public LocalTarget(LocalTargetOptions options)
@@ -30,6 +27,7 @@ public sealed partial class LocalTarget : IDeploymentTarget
         }
 
         _options = options with { StateDirectory = Path.GetFullPath(options.StateDirectory) };
+        _releases = new LocalReleases(_options);
     }
 
     /// <inheritdoc />
@@ -39,7 +37,7 @@ public sealed partial class LocalTarget : IDeploymentTarget
     public string StateDirectory => _options.StateDirectory;
 
     /// <summary>Where release <paramref name="digest"/> is unpacked: <c>&lt;state&gt;/releases/&lt;hex&gt;</c>.</summary>
-    public string ReleaseDirectory(Digest digest) => Path.Combine(_options.StateDirectory, "releases", digest.Hex);
+    public string ReleaseDirectory(Digest digest) => _releases.DirectoryOf(digest);
 
     /// <inheritdoc />
     public async Task<TargetState> ObserveAsync(DeploymentScope scope, CancellationToken cancellationToken)
@@ -47,7 +45,7 @@ public sealed partial class LocalTarget : IDeploymentTarget
         ArgumentNullException.ThrowIfNull(scope);
 
         // Observing never starts a host: no host means nothing runs.
-        using var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, cancellationToken);
+        using var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, _options.Time, cancellationToken);
         if (control is null || await control.GetScopeAsync(scope, cancellationToken) is not { } state)
         {
             return new TargetState([], new Dictionary<string, int>(), null);
@@ -63,14 +61,14 @@ public sealed partial class LocalTarget : IDeploymentTarget
     public async Task<IReadOnlyList<InstanceInfo>> LaunchAsync(LaunchRequest request, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(request);
-        ValidateGroup(request.Group);
+        LocalGroupName.Validate(request.Group);
         if (request.Replicas is < 1 or > 256)
         {
             throw LocalErrors.InvalidRequest($"Replicas {request.Replicas} is invalid: give 1 to 256 instances per group");
         }
 
         var digest = Digest.Parse(request.Release.ImageDigest);
-        var (rootfs, config) = await EnsureReleaseAsync(request.Release, digest, cancellationToken);
+        var (rootfs, config) = await _releases.EnsureAsync(request.Release, digest, cancellationToken);
         var (fileName, arguments, workingDirectory) = LocalCommand.Resolve(config, rootfs, LocalProcesses.ResolveDotnet(_options.DotnetPath), request.Release.ImageReference);
 
         var environment = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -114,7 +112,7 @@ public sealed partial class LocalTarget : IDeploymentTarget
         ArgumentNullException.ThrowIfNull(weightsByGroup);
         foreach (var (group, weight) in weightsByGroup)
         {
-            ValidateGroup(group);
+            LocalGroupName.Validate(group);
             if (weight is < 0 or > 100)
             {
                 throw LocalErrors.InvalidRequest($"The weight {weight} of group '{group}' is invalid: give 0 to 100");
@@ -137,8 +135,8 @@ public sealed partial class LocalTarget : IDeploymentTarget
     public async Task DecommissionAsync(DeploymentScope scope, string group, TimeSpan drain, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        ValidateGroup(group);
-        using var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, cancellationToken);
+        LocalGroupName.Validate(group);
+        using var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, _options.Time, cancellationToken);
         if (control is null)
         {
             return;
@@ -154,8 +152,7 @@ public sealed partial class LocalTarget : IDeploymentTarget
         ArgumentNullException.ThrowIfNull(scope);
         ArgumentNullException.ThrowIfNull(keepImageDigests);
         var keep = new HashSet<string>(keepImageDigests, StringComparer.Ordinal);
-        var inUse = new HashSet<string>(StringComparer.Ordinal);
-        using (var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, cancellationToken))
+        using (var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, _options.Time, cancellationToken))
         {
             if (control is not null)
             {
@@ -166,107 +163,15 @@ public sealed partial class LocalTarget : IDeploymentTarget
                 {
                     if (instance.Status != LocalInstanceStatus.Exited)
                     {
-                        inUse.Add(instance.ImageDigest);
+                        keep.Add(instance.ImageDigest);
                     }
                 }
             }
         }
 
-        var releases = new DirectoryInfo(Path.Combine(_options.StateDirectory, "releases"));
-        if (!releases.Exists)
-        {
-            return;
-        }
-
-        foreach (var dir in releases.EnumerateDirectories())
-        {
-            if (dir.Name.StartsWith(".tmp-", StringComparison.Ordinal))
-            {
-                // Left by an unpack that was killed; a live one is younger than this.
-                if (dir.LastWriteTimeUtc < DateTime.UtcNow.AddHours(-1))
-                {
-                    dir.Delete(recursive: true);
-                }
-
-                continue;
-            }
-
-            if (!Digest.TryParse("sha256:" + dir.Name, out var digest) || keep.Contains(digest.Value) || inUse.Contains(digest.Value))
-            {
-                continue;
-            }
-
-            var gate = _unpacking.GetOrAdd(digest.Value, _ => new SemaphoreSlim(1, 1));
-            await gate.WaitAsync(cancellationToken);
-            try
-            {
-                File.Delete(ConfigPath(digest));
-                var doomed = Path.Combine(releases.FullName, $".tmp-prune-{dir.Name}-{Guid.NewGuid():N}");
-                dir.MoveTo(doomed);
-                Directory.Delete(doomed, recursive: true);
-                _options.Log?.Invoke($"pruned unpacked release {digest}");
-            }
-            finally
-            {
-                gate.Release();
-            }
-        }
-    }
-
-    /// <summary>Unpacks the release once per digest; the folder and its config are shared by every instance.</summary>
-    private async Task<(string RootFs, ImageConfig Config)> EnsureReleaseAsync(ReleaseRef release, Digest digest, CancellationToken ct)
-    {
-        var directory = ReleaseDirectory(digest);
-        var configPath = ConfigPath(digest);
-        var gate = _unpacking.GetOrAdd(digest.Value, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(ct);
-        try
-        {
-            LocalHostControl.EnsureStateDirectory(_options.StateDirectory);
-            var unpacker = new ImageUnpacker(RegistryImageSource.Opener(_options.RegistryOptions));
-            if (Directory.Exists(directory))
-            {
-                if (File.Exists(configPath))
-                {
-                    return (directory, ImageJson.ParseConfig(await File.ReadAllBytesAsync(configPath, ct), configPath));
-                }
-
-                var read = await unpacker.ReadConfigAsync(release.ImageSource, digest, ct);
-                await WriteAtomicallyAsync(configPath, ImageJson.Serialize(read), ct);
-                return (directory, read);
-            }
-
-            var unpacked = await unpacker.UnpackAsync(release.ImageSource, digest, directory, ct);
-            await WriteAtomicallyAsync(configPath, ImageJson.Serialize(unpacked.Config), ct);
-            _options.Log?.Invoke($"unpacked release {release.ReleaseId} ({digest}) from {release.ImageSource} into {directory}");
-            return (directory, unpacked.Config);
-        }
-        finally
-        {
-            gate.Release();
-        }
-    }
-
-    private string ConfigPath(Digest digest) => Path.Combine(_options.StateDirectory, "releases", digest.Hex + ".json");
-
-    private static async Task WriteAtomicallyAsync(string path, byte[] content, CancellationToken ct)
-    {
-        var temp = $"{path}.tmp-{Guid.NewGuid():N}";
-        await File.WriteAllBytesAsync(temp, content, ct);
-        File.Move(temp, path, overwrite: true);
+        await _releases.PruneAsync(keep, cancellationToken);
     }
 
     private static InstanceInfo ToInfo(DeploymentScope scope, LocalInstance instance) =>
         new(instance.Id, scope, instance.ReleaseId, instance.ImageDigest, instance.Group, instance.Address, instance.Status);
-
-    private static void ValidateGroup(string group)
-    {
-        if (string.IsNullOrEmpty(group) || !GroupName().IsMatch(group))
-        {
-            throw LocalErrors.InvalidRequest($"The group name '{group}' is invalid: use 1 to 63 of a-z, 0-9, '-', '_' and '.', starting with a letter or digit");
-        }
-    }
-
-    [GeneratedRegex("^[a-z0-9][a-z0-9._-]{0,62}$", RegexOptions.CultureInvariant)]
-    private static partial Regex GroupName();
 }

@@ -26,6 +26,9 @@ public sealed record LocalTargetOptions(string StateDirectory, string HostAssemb
     /// <summary>Registry settings for releases whose image source is a registry.</summary>
     public RegistryClientOptions? RegistryOptions { get; init; }
 
+    /// <summary>The clock of every wait of the target and of the host start (tests give a fake one).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Receives one line per action that changes the machine (host started, release unpacked, ...).</summary>
     public Action<string>? Log { get; init; }
 
