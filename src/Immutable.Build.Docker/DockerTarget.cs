@@ -24,7 +24,7 @@ public sealed class DockerTarget : IDeploymentTarget
         }
 
         _options = options;
-        var proxyVersion = DockerHost.ProxyVersionOf(options.ProxyAssembly);
+        var proxyVersion = DockerProxy.VersionOf(options.ProxyAssembly);
         _hosts = options.Hosts.Select(h => new DockerHost(h, options, proxyVersion)).ToList();
     }
 
@@ -97,7 +97,7 @@ public sealed class DockerTarget : IDeploymentTarget
             throw DockerErrors.Setting("weights", string.Join(", ", weightsByGroup.Select(w => $"{w.Key}={w.Value}")), "each 0-100, summing to 100 (or 0 to route nothing)");
         }
 
-        return OnEveryHostAsync(h => h.RouteAsync(scope, weightsByGroup, cancellationToken));
+        return OnEveryHostAsync(h => h.RouteAsync(scope, weightsByGroup, cancellationToken), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -109,7 +109,7 @@ public sealed class DockerTarget : IDeploymentTarget
         // flight are drained by the stop itself: SIGTERM makes ASP.NET Core finish them before it exits, and the
         // stop waits up to the longer of the drain and the stop grace before it kills.
         var grace = drain > _options.StopGrace ? drain : _options.StopGrace;
-        await OnEveryHostAsync(h => h.DecommissionAsync(scope, group, grace, cancellationToken));
+        await OnEveryHostAsync(h => h.DecommissionAsync(scope, group, grace, cancellationToken), cancellationToken);
     }
 
     /// <inheritdoc />
@@ -117,7 +117,7 @@ public sealed class DockerTarget : IDeploymentTarget
     {
         ArgumentNullException.ThrowIfNull(scope);
         ArgumentNullException.ThrowIfNull(keepImageDigests);
-        return OnEveryHostAsync(h => h.PruneAsync(scope, keepImageDigests, cancellationToken));
+        return OnEveryHostAsync(h => h.PruneAsync(scope, keepImageDigests, cancellationToken), cancellationToken);
     }
 
     /// <summary>
@@ -125,26 +125,29 @@ public sealed class DockerTarget : IDeploymentTarget
     /// together, each naming its host. A host that does not answer is tried again a few times first (these calls are
     /// idempotent), so a host that was away for a moment is still switched, or rolled back, with the others.
     /// </summary>
-    private async Task OnEveryHostAsync(Func<DockerHost, Task> action)
+    private async Task OnEveryHostAsync(Func<DockerHost, Task> action, CancellationToken cancellationToken)
     {
+        var policy = RetryPolicy.FromSchedule(_options.HostRetries);
         var tasks = _hosts.Select(async h =>
         {
-            for (var attempt = 0; ; attempt++)
+            try
             {
-                try
-                {
-                    await action(h);
-                    return null;
-                }
-                catch (ImmutableBuildException e) when (e.Code == DockerErrors.HostCode && attempt < _options.HostRetries.Count)
-                {
-                    _options.Log($"{h.Name}: {e.Message} Trying again in {_options.HostRetries[attempt].TotalSeconds:0.#}s.");
-                    await Task.Delay(_options.HostRetries[attempt]);
-                }
-                catch (ImmutableBuildException e)
-                {
-                    return e;
-                }
+                await Retry.RunAsync(
+                    policy,
+                    _options.Time,
+                    async (_, _) =>
+                    {
+                        await action(h);
+                        return true;
+                    },
+                    outcome => ValueTask.FromResult(outcome.Error is ImmutableBuildException { Code: DockerErrors.HostCode } e ? RetryDecision.Retry(e.Message) : RetryDecision.Stop),
+                    cancellationToken,
+                    (_, delay, reason) => _options.Log($"{h.Name}: {reason} Trying again in {delay.TotalSeconds:0.#}s."));
+                return null;
+            }
+            catch (ImmutableBuildException e)
+            {
+                return e;
             }
         }).ToList();
         var failures = (await Task.WhenAll(tasks)).Where(e => e is not null).Select(e => e!).ToList();

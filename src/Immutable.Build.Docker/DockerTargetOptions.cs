@@ -35,6 +35,9 @@ public sealed record DockerTargetOptions
     /// <summary>Waits before each new attempt when a host does not answer a switch, decommission or prune.</summary>
     public IReadOnlyList<TimeSpan> HostRetries { get; init; } = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4)];
 
+    /// <summary>The clock of every wait and retry on the hosts (start, proxy start, route switch, host retries); tests give a fake one.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+
     /// <summary>Environment lookup for registry credentials.</summary>
     public Func<string, string?> GetEnvironmentVariable { get; init; } = System.Environment.GetEnvironmentVariable;
 
