@@ -7,13 +7,17 @@ namespace Immutable.Build;
 public static class AtomicFile
 {
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/>.</summary>
+    /// <param name="path">The file to write.</param>
+    /// <param name="bytes">Its whole new content.</param>
+    /// <param name="overwrite">False: keep a file that already exists.</param>
+    /// <param name="unixMode">On Unix, the mode the file is created with (e.g. 0600 for a file holding a token), so it is never readable by others, not even while empty; null: the umask's default.</param>
     /// <returns>False only when <paramref name="overwrite"/> is false and the file already existed (it is left as it was).</returns>
-    public static bool WriteAllBytes(string path, ReadOnlySpan<byte> bytes, bool overwrite = true)
+    public static bool WriteAllBytes(string path, ReadOnlySpan<byte> bytes, bool overwrite = true, UnixFileMode? unixMode = null)
     {
         var temp = TempPathFor(path);
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var stream = new FileStream(temp, CreateOptions(unixMode, async: false)))
             {
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
@@ -32,13 +36,19 @@ public static class AtomicFile
         WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text), overwrite);
 
     /// <summary>Writes what <paramref name="write"/> puts into the stream to <paramref name="path"/>.</summary>
-    public static async Task<bool> WriteAsync(string path, Func<Stream, CancellationToken, Task> write, bool overwrite, CancellationToken cancellationToken)
+    /// <param name="path">The file to write.</param>
+    /// <param name="write">Writes the whole new content.</param>
+    /// <param name="overwrite">False: keep a file that already exists.</param>
+    /// <param name="cancellationToken">Stops the write; the old file stays.</param>
+    /// <param name="unixMode">On Unix, the mode the file is created with; null: the umask's default.</param>
+    /// <returns>False only when <paramref name="overwrite"/> is false and the file already existed.</returns>
+    public static async Task<bool> WriteAsync(string path, Func<Stream, CancellationToken, Task> write, bool overwrite, CancellationToken cancellationToken, UnixFileMode? unixMode = null)
     {
         ArgumentNullException.ThrowIfNull(write);
         var temp = TempPathFor(path);
         try
         {
-            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+            await using (var stream = new FileStream(temp, CreateOptions(unixMode, async: true)))
             {
                 await write(stream, cancellationToken);
                 await stream.FlushAsync(cancellationToken);
@@ -50,6 +60,24 @@ public static class AtomicFile
         {
             DeleteQuietly(temp);
         }
+    }
+
+    private static FileStreamOptions CreateOptions(UnixFileMode? unixMode, bool async)
+    {
+        var options = new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            Share = FileShare.None,
+            BufferSize = async ? 1 << 16 : 4096,
+            Options = async ? FileOptions.Asynchronous : FileOptions.None,
+        };
+        if (unixMode is { } mode && !OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = mode;
+        }
+
+        return options;
     }
 
     /// <summary>A unique temporary name beside <paramref name="path"/>: same folder, so the rename never crosses file systems.</summary>

@@ -150,18 +150,5 @@ internal static class HostMain
 
     /// <summary>Writes a file only the user can read (it holds the control token), replacing it atomically.</summary>
     private static Task WritePrivateAsync(string path, byte[] content) =>
-        AtomicFile.WriteAsync(
-            path,
-            async (stream, ct) =>
-            {
-                // Private before the first byte: the token is never in a file others may read.
-                if (!OperatingSystem.IsWindows())
-                {
-                    File.SetUnixFileMode(((FileStream)stream).SafeFileHandle, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-                }
-
-                await stream.WriteAsync(content, ct);
-            },
-            overwrite: true,
-            CancellationToken.None);
+        AtomicFile.WriteAsync(path, (stream, ct) => stream.WriteAsync(content, ct).AsTask(), overwrite: true, CancellationToken.None, UnixFileMode.UserRead | UnixFileMode.UserWrite);
 }
