@@ -141,15 +141,10 @@ public abstract class LocalTargetTestBase(SampleReleaseFixture sample) : IAsyncL
 
     protected static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
     {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
+        // Real processes on the real clock: the kernel's one wait, not a loop of its own.
+        if (!await Wait.UntilAsync(async _ => await condition(), timeout, TimeSpan.FromMilliseconds(100), TimeProvider.System, Ct))
         {
-            if (clock.Elapsed > timeout)
-            {
-                throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0} s waiting for {what}.");
-            }
-
-            await Task.Delay(100, Ct);
+            throw new TimeoutException($"Timed out after {timeout.TotalSeconds:0} s waiting for {what}.");
         }
     }
 
