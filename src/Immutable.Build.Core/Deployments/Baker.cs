@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Immutable.Build.Releases;
 
-namespace Immutable.Build.Releases;
+namespace Immutable.Build.Deployments;
 
 /// <summary>What to publish: a project and the MSBuild properties that shape its release (and rollout).</summary>
 public sealed record BakeRequest
