@@ -70,7 +70,7 @@ public static class Deployer
         var result = await deployment.Engine.DeployAsync(deployment.Scope, release, (options.Rollout ?? new RolloutOptions()).ToStrategy(), cancellationToken);
         if (result.Succeeded)
         {
-            await PruneRegistryAsync(options, await deployment.Engine.PruneAsync(deployment.Scope, options.Retain, cancellationToken), log, cancellationToken);
+            await PruneRegistryAsync(options, await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken), log, cancellationToken);
         }
 
         return result;
@@ -89,7 +89,7 @@ public static class Deployer
     public static async Task<PruneResult> PruneAsync(DeploymentOptions options, ReleaseLog log, CancellationToken cancellationToken)
     {
         var deployment = Open(options, log, recall: true);
-        var result = await deployment.Engine.PruneAsync(deployment.Scope, options.Retain, cancellationToken);
+        var result = await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken);
         await PruneRegistryAsync(options, result, log, cancellationToken);
         return result;
     }
@@ -130,6 +130,9 @@ public static class Deployer
         ArgumentNullException.ThrowIfNull(options);
         return options.HostAssembly is { Length: > 0 } h ? h : DefaultHostAssembly();
     }
+
+    private static int Retain(DeploymentOptions options) => options.Retain >= 0 ? options.Retain
+        : throw new ImmutableBuildException("IMB6102", $"ImmutableRetain='{options.Retain}' is not a whole number; give how many previous releases to keep, e.g. 2.");
 
     private static string App(DeploymentOptions options, string state)
     {

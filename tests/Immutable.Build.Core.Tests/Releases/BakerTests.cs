@@ -1,4 +1,4 @@
-using Immutable.Build.Releases;
+using Immutable.Build.Deployments;
 
 namespace Immutable.Build.Core.Tests.Releases;
 
