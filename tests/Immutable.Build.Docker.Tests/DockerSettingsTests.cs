@@ -128,6 +128,16 @@ public sealed class DockerSettingsTests
         Assert.All(docker.Settings, s => Assert.StartsWith("--docker-", s.Option, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void The_package_forwards_exactly_the_settings_the_targets_declare()
+    {
+        var targets = System.Xml.Linq.XDocument.Load(Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.Tasks", "build", "Immutable.Build.targets"));
+        var forwarded = targets.Descendants().Where(e => e.Name.LocalName == "_ImmutableTargetSetting")
+            .Select(e => ((string?)e.Attribute("Include") ?? "", (string?)e.Attribute("Value") ?? "")).Where(i => i.Item1 != "@(ImmutableTargetSetting)").ToList();
+
+        Assert.Equal(TargetProviders.All().SelectMany(p => p.Settings).Select(s => (s.Property, $"$({s.Property})")).Order().ToList(), forwarded.Order().ToList());
+    }
+
     private static TargetContext Context(Dictionary<string, string> settings) => new()
     {
         Settings = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase),
