@@ -2,7 +2,6 @@ using Cake.Core;
 using Cake.Core.Annotations;
 using Cake.Core.IO;
 using Immutable.Build.Deployments;
-using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
 
 namespace Immutable.Build.Cake;
@@ -82,8 +81,7 @@ public static class ImmutableAliases
         var path = releaseManifest.MakeAbsolute(context.Environment).FullPath;
         return Run(async () =>
         {
-            var manifest = ReleaseManifestFile.Read(path);
-            var result = await Deployer.DeployAsync(settings.ToRollout(settings.App ?? manifest.App), Deployer.ReleaseFrom(manifest, path), Log(context), CancellationToken.None);
+            var result = await Deployer.DeployAsync(settings.ToOptions(), path, Log(context), CancellationToken.None);
             result.ThrowIfNotSucceeded();
             return result;
         });
@@ -100,7 +98,7 @@ public static class ImmutableAliases
         ArgumentNullException.ThrowIfNull(settings);
         return Run(async () =>
         {
-            var result = await Deployer.RollbackAsync(settings.ToDeploymentSettings(App(settings)), settings.To, Log(context), CancellationToken.None);
+            var result = await Deployer.RollbackAsync(settings.ToOptions(), settings.To, Log(context), CancellationToken.None);
             result.ThrowIfNotSucceeded();
             return result;
         });
@@ -115,7 +113,7 @@ public static class ImmutableAliases
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(settings);
-        return Run(() => Deployer.StatusAsync(settings.ToDeploymentSettings(App(settings)), settings.Repair, Log(context), CancellationToken.None));
+        return Run(() => Deployer.StatusAsync(settings.ToOptions(), settings.Repair, Log(context), CancellationToken.None));
     }
 
     /// <summary>Removes releases beyond the current and the retained ones from the target (and, with Registry, from their registry).</summary>
@@ -127,16 +125,8 @@ public static class ImmutableAliases
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(settings);
-        var deployment = settings.ToDeploymentSettings(App(settings)) with
-        {
-            Retain = settings.Retain?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            PruneRegistry = settings.Registry ? "true" : null,
-        };
-        return Run(() => Deployer.PruneAsync(deployment, Log(context), CancellationToken.None));
+        return Run(() => Deployer.PruneAsync(settings.ToOptions(), Log(context), CancellationToken.None));
     }
-
-    private static string App(ImmutableTargetSettings settings) =>
-        settings.App is { Length: > 0 } app ? app : throw new CakeException("IMB6106: Which app? Set App in the settings (release.json's app).");
 
     private static ReleaseLog Log(ICakeContext context) => new(
         line => context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Normal, global::Cake.Core.Diagnostics.LogLevel.Information, "{0}", line),

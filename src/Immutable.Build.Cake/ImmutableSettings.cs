@@ -1,4 +1,5 @@
 using Immutable.Build.Deployments;
+using Immutable.Build.Docker;
 using Immutable.Build.Rollout;
 
 namespace Immutable.Build.Cake;
@@ -70,10 +71,10 @@ public sealed class ImmutableBakeSettings
 /// <summary>Where an app runs: the target and its settings. The base of the rollout, rollback, status and prune settings.</summary>
 public abstract class ImmutableTargetSettings
 {
-    /// <summary>The target: local (the default) or docker.</summary>
-    public string Target { get; set; } = "local";
+    /// <summary>The target: local or docker. Default: for a rollout local; otherwise the target of the app's last rollout, else local.</summary>
+    public string? Target { get; set; }
 
-    /// <summary>The app (release.json's app); taken from the release when one is given.</summary>
+    /// <summary>The app (release.json's app); taken from the release when one is given, else the one app the state remembers.</summary>
     public string? App { get; set; }
 
     /// <summary>The environment (default: default).</summary>
@@ -97,32 +98,49 @@ public abstract class ImmutableTargetSettings
     /// <summary>Docker target: hosts launched at once (1, N or all).</summary>
     public string? DockerHostBatch { get; set; }
 
+    /// <summary>
+    /// Any target's setting by its MSBuild property (ImmutableDockerMemory, ...), as that property's value. Except in a
+    /// rollout, a setting not given is the one of the app's last rollout on the same target.
+    /// </summary>
+    public IDictionary<string, string> TargetSettings { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>The HTTP gate's path (default /healthz).</summary>
     public string? HealthPath { get; set; }
 
     /// <summary>How long an instance may take to become healthy (default 60s).</summary>
     public TimeSpan? HealthTimeout { get; set; }
 
-    internal DeploymentSettings ToDeploymentSettings(string app) => new()
+    internal virtual DeploymentOptions ToOptions() => new()
     {
-        Target = Target,
-        App = app,
-        Environment = Environment,
-        StateDirectory = StateDirectory,
-        LocalPort = LocalPort?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        HealthPath = HealthPath,
-        HealthTimeout = Seconds(HealthTimeout),
-        Docker = new DockerDeploymentSettings
-        {
-            Hosts = DockerHosts,
-            TlsCertPath = DockerTlsCertPath,
-            ProxyPort = DockerProxyPort?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            HostBatch = DockerHostBatch,
-        },
-        TargetProviders = [new Docker.DockerTargetProvider()],
+        Target = string.IsNullOrWhiteSpace(Target) ? null : Target.Trim(),
+        App = string.IsNullOrWhiteSpace(App) ? null : App.Trim(),
+        Environment = string.IsNullOrWhiteSpace(Environment) ? Deployer.DefaultEnvironment : Environment.Trim(),
+        StateDirectory = string.IsNullOrWhiteSpace(StateDirectory) ? null : StateDirectory,
+        TargetSettings = AllTargetSettings(),
+        HealthPath = string.IsNullOrWhiteSpace(HealthPath) ? "/healthz" : HealthPath,
+        HealthTimeout = HealthTimeout ?? TimeSpan.FromSeconds(60),
     };
 
-    internal static string? Seconds(TimeSpan? value) => value is { } v ? v.TotalSeconds.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture) + "s" : null;
+    // A target's settings are its own to parse, so the typed ones go to it as the text of their property.
+    private Dictionary<string, string> AllTargetSettings()
+    {
+        var all = new Dictionary<string, string>(TargetSettings, StringComparer.OrdinalIgnoreCase);
+        void Set(string property, string? value)
+        {
+            if (!string.IsNullOrWhiteSpace(value))
+            {
+                all[property] = value;
+            }
+        }
+
+        var c = System.Globalization.CultureInfo.InvariantCulture;
+        Set(Targets.Local.LocalTargetProvider.PortProperty, LocalPort?.ToString(c));
+        Set(DockerSettings.Hosts, DockerHosts);
+        Set(DockerSettings.TlsCertPath, DockerTlsCertPath);
+        Set(DockerSettings.ProxyPort, DockerProxyPort?.ToString(c));
+        Set(DockerSettings.HostBatch, DockerHostBatch);
+        return all;
+    }
 }
 
 /// <summary>Settings for <see cref="ImmutableAliases.ImmutableRollout(global::Cake.Core.ICakeContext, ImmutableRelease, ImmutableRolloutSettings?)"/>.</summary>
@@ -164,24 +182,33 @@ public sealed class ImmutableRolloutSettings : ImmutableTargetSettings
     /// <summary>Environment variables for every instance.</summary>
     public IDictionary<string, string> InstanceEnvironment { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
-    internal DeploymentSettings ToRollout(string app) => ToDeploymentSettings(app) with
+    internal override DeploymentOptions ToOptions() => base.ToOptions() with
     {
-        Rollout = new RolloutSettings
-        {
-            Strategy = Strategy,
-            Replicas = Replicas?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            CanarySteps = CanarySteps,
-            CanaryPause = Seconds(CanaryPause),
-            KeepOldFor = Seconds(KeepOldFor),
-            BatchSize = BatchSize?.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            AnalysisWindow = Seconds(AnalysisWindow),
-        },
-        PrometheusUrl = PrometheusUrl,
-        PrometheusQuery = PrometheusQuery,
-        PrometheusCondition = PrometheusCondition,
-        Retain = Retain?.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        Rollout = Rollout(),
+        Prometheus = DeploymentSettings.ParsePrometheus(PrometheusUrl, PrometheusQuery, PrometheusCondition),
+        Retain = Retain ?? 2,
         InstanceEnvironment = new Dictionary<string, string>(InstanceEnvironment, StringComparer.Ordinal),
     };
+
+    private RolloutOptions? Rollout()
+    {
+        if (string.IsNullOrWhiteSpace(Strategy) && Replicas is null && string.IsNullOrWhiteSpace(CanarySteps) && CanaryPause is null && KeepOldFor is null && BatchSize is null && AnalysisWindow is null)
+        {
+            return null;
+        }
+
+        var kind = RolloutSettings.ParseKind(Strategy);
+        return new RolloutOptions
+        {
+            Kind = kind,
+            Replicas = Replicas ?? 1,
+            CanarySteps = kind == RolloutKind.Canary ? RolloutSettings.ParseWeights(CanarySteps) : null,
+            CanaryPause = CanaryPause ?? TimeSpan.Zero,
+            KeepOldFor = KeepOldFor ?? TimeSpan.Zero,
+            BatchSize = BatchSize ?? 1,
+            AnalysisWindow = AnalysisWindow ?? TimeSpan.Zero,
+        };
+    }
 }
 
 /// <summary>Settings for <see cref="ImmutableAliases.ImmutableRollback"/>.</summary>
@@ -206,6 +233,8 @@ public sealed class ImmutablePruneSettings : ImmutableTargetSettings
 
     /// <summary>Also delete the pruned releases' images from their registry, by digest.</summary>
     public bool Registry { get; set; }
+
+    internal override DeploymentOptions ToOptions() => base.ToOptions() with { Retain = Retain ?? 2, PruneRegistry = Registry };
 }
 
 /// <summary>A release, as <see cref="ImmutableAliases.ImmutableBake"/> returns it.</summary>

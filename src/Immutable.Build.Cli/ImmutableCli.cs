@@ -5,7 +5,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Immutable.Build;
 using Immutable.Build.Deployments;
-using Immutable.Build.Docker;
 using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
@@ -18,19 +17,16 @@ namespace Immutable.Build.Cli;
 /// </summary>
 internal static class ImmutableCli
 {
-    private static readonly Option<string?> App = new("--app") { Description = "The app (release.json's app). Default: the app of ./release.json or of --release." };
+    private static readonly Option<string?> App = new("--app") { Description = "The app (release.json's app). Default: the app of the release given or of ./release.json, else the one app the state remembers." };
     private static readonly Option<string?> Environment = new("--environment", "-e") { Description = "The environment. Default: default." };
-    private static readonly Option<string?> Target = new("--target") { Description = "The deployment target: local (default) or docker." };
+    private static readonly Option<string?> Target = new("--target") { Description = $"The deployment target: {string.Join(", ", TargetProviders.All().Select(p => p.Name))}. Default for all but deploy: the target of the app's last rollout, else local; its settings not given here are those of that rollout." };
     private static readonly Option<string?> StateDir = new("--state-dir") { Description = "The state directory. Default: $IMMUTABLE_STATE_DIR, else ~/.local/state/immutable-build." };
-    private static readonly Option<string?> LocalPort = new("--local-port") { Description = "The local target's proxy port. Default: 5080." };
-    private static readonly Option<string?> DockerHosts = new("--docker-hosts") { Description = "Docker target: engine endpoints separated by ';' (unix:///var/run/docker.sock, tcp://host:2376). Default: $DOCKER_HOST, else the local socket." };
-    private static readonly Option<string?> DockerTls = new("--docker-tls-cert-path") { Description = "Docker target: a folder with ca.pem, cert.pem and key.pem for tcp endpoints. Default: $DOCKER_CERT_PATH when $DOCKER_TLS_VERIFY is set." };
-    private static readonly Option<string?> DockerProxyPort = new("--docker-proxy-port") { Description = "Docker target: the app's stable port on each host. Default: 8080." };
-    private static readonly Option<string?> DockerHostBatch = new("--docker-host-batch") { Description = "Docker target: hosts launched at once: 1 (host by host, default), N, or all." };
-    private static readonly Option<string?> DockerRestartPolicy = new("--docker-restart-policy") { Description = "Docker target: no, on-failure[:N], unless-stopped (default) or always." };
-    private static readonly Option<string?> DockerMemory = new("--docker-memory") { Description = "Docker target: memory limit per container, e.g. 512m." };
-    private static readonly Option<string?> DockerCpus = new("--docker-cpus") { Description = "Docker target: CPU limit per container, e.g. 1.5." };
-    private static readonly Option<string?> DockerStopGrace = new("--docker-stop-grace") { Description = "Docker target: between SIGTERM and SIGKILL when a container stops. Default: 10s." };
+
+    // One option per setting each target declares: a target shipped beside Core brings its options with it.
+    private static readonly IReadOnlyList<(TargetSetting Setting, Option<string?> Option)> TargetOptions =
+        TargetProviders.All().SelectMany(p => p.Settings).DistinctBy(s => s.Option, StringComparer.Ordinal)
+            .Select(s => (s, new Option<string?>(s.Option) { Description = s.Description })).ToList();
+
     private static readonly Option<string> Output = new("--output", "-o") { Description = "text or json.", DefaultValueFactory = _ => "text" };
 
     public static async Task<int> RunAsync(string[] args)
@@ -63,7 +59,7 @@ internal static class ImmutableCli
         var command = Scoped(new Command("status", "What runs, per group: release, health, traffic weight; drift from the desired release."), Output, repair);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
-            var status = await Deployer.StatusAsync(Settings(parse), parse.GetValue(repair), Log(parse), ct);
+            var status = await Deployer.StatusAsync(Settings(parse).ToOptions(), parse.GetValue(repair), Log(parse), ct);
             if (Json(parse))
             {
                 Console.WriteLine(JsonSerializer.Serialize(status, CliJson.Default.RolloutStatus));
@@ -101,7 +97,7 @@ internal static class ImmutableCli
         var command = Scoped(new Command("history", "The release ledger: every rollout and its outcome."), Output);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
-            var history = await Deployer.HistoryAsync(Settings(parse), ct);
+            var history = await Deployer.HistoryAsync(Settings(parse).ToOptions(), ct);
             if (Json(parse))
             {
                 Console.WriteLine(JsonSerializer.Serialize(history, CliJson.Default.IReadOnlyListLedgerEntry));
@@ -134,15 +130,16 @@ internal static class ImmutableCli
         command.SetAction((parse, ct) => Guarded(async () =>
         {
             var value = parse.GetValue(release)!;
-            var settings = Settings(parse, value) with
+            var options = (Settings(parse) with
             {
                 Rollout = new RolloutSettings { Strategy = parse.GetValue(strategy), Replicas = parse.GetValue(replicas), CanarySteps = parse.GetValue(canarySteps), CanaryPause = parse.GetValue(canaryPause), AnalysisWindow = parse.GetValue(analysisWindow) },
                 PrometheusUrl = parse.GetValue(prometheusUrl),
                 PrometheusQuery = parse.GetValue(prometheusQuery),
                 PrometheusCondition = parse.GetValue(prometheusCondition),
-            };
-            var reference = File.Exists(value) ? Deployer.ReleaseFrom(ReleaseManifestFile.Read(value), value) : await FromLedgerAsync(settings, value, ct);
-            var result = await Deployer.DeployAsync(settings, reference, Log(parse), ct);
+            }).ToOptions();
+            var result = File.Exists(value)
+                ? await Deployer.DeployAsync(options, value, Log(parse), ct)
+                : await Deployer.DeployAsync(options, await FromLedgerAsync(options, value, ct), Log(parse), ct);
             return Finish(result);
         }));
         return command;
@@ -152,7 +149,7 @@ internal static class ImmutableCli
     {
         var to = new Option<string?>("--to") { Description = "The release id to return to. Default: the previous successful release." };
         var command = Scoped(new Command("rollback", "Redeploy an earlier release by digest (pulled again, whatever is left on the host)."), to);
-        command.SetAction((parse, ct) => Guarded(async () => Finish(await Deployer.RollbackAsync(Settings(parse), parse.GetValue(to), Log(parse), ct))));
+        command.SetAction((parse, ct) => Guarded(async () => Finish(await Deployer.RollbackAsync(Settings(parse).ToOptions(), parse.GetValue(to), Log(parse), ct))));
         return command;
     }
 
@@ -163,7 +160,7 @@ internal static class ImmutableCli
         var command = Scoped(new Command("prune", "Remove releases beyond the current and the retained ones from the target."), retain, registry);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
-            var result = await Deployer.PruneAsync(Settings(parse) with { Retain = parse.GetValue(retain), PruneRegistry = parse.GetValue(registry) ? "true" : null }, Log(parse), ct);
+            var result = await Deployer.PruneAsync((Settings(parse) with { Retain = parse.GetValue(retain), PruneRegistry = parse.GetValue(registry) ? "true" : null }).ToOptions(), Log(parse), ct);
             Console.WriteLine($"kept {string.Join(", ", result.Kept.Select(r => r.ReleaseId))}; removed {(result.Removed.Count == 0 ? "nothing" : string.Join(", ", result.Removed.Select(r => r.ReleaseId)))}");
             return 0;
         }));
@@ -177,7 +174,7 @@ internal static class ImmutableCli
         stop.Options.Add(StateDir);
         stop.SetAction((parse, ct) => Guarded(async () =>
         {
-            var state = Deployer.StateDirectory(new DeploymentSettings { App = "-", StateDirectory = parse.GetValue(StateDir) });
+            var state = Deployer.StateDirectory(parse.GetValue(StateDir));
             Console.WriteLine(await LocalHostControl.StopAsync(state, cancellationToken: ct) ? $"stopped the local host of {state}" : $"no local host runs for {state}");
             return 0;
         }));
@@ -187,7 +184,7 @@ internal static class ImmutableCli
 
     private static Command Scoped(Command command, params Option[] extra)
     {
-        foreach (var option in new Option[] { App, Environment, Target, StateDir, LocalPort, DockerHosts, DockerTls, DockerProxyPort, DockerHostBatch, DockerRestartPolicy, DockerMemory, DockerCpus, DockerStopGrace }.Concat(extra))
+        foreach (var option in new Option[] { App, Environment, Target, StateDir }.Concat(TargetOptions.Select(o => o.Option)).Concat(extra))
         {
             command.Options.Add(option);
         }
@@ -195,44 +192,22 @@ internal static class ImmutableCli
         return command;
     }
 
-    private static DeploymentSettings Settings(ParseResult parse, string? releaseHint = null)
+    // Only the strings given: Core parses them, and fills in the app and the target's settings it remembers.
+    private static DeploymentSettings Settings(ParseResult parse) => new()
     {
-        var app = parse.GetValue(App);
-        if (string.IsNullOrWhiteSpace(app))
-        {
-            var manifest = releaseHint is not null && File.Exists(releaseHint) ? releaseHint : File.Exists("release.json") ? "release.json" : null;
-            app = manifest is not null
-                ? ReleaseManifestFile.Read(manifest).App
-                : throw new ImmutableBuildException("IMB6106", "Which app? Pass --app <name> (release.json's app), or run where release.json is.");
-        }
+        App = parse.GetValue(App),
+        Environment = parse.GetValue(Environment),
+        Target = parse.GetValue(Target),
+        StateDirectory = parse.GetValue(StateDir),
+        TargetSettings = TargetOptions.Select(o => (o.Setting.Property, Value: parse.GetValue(o.Option)))
+            .Where(o => !string.IsNullOrWhiteSpace(o.Value)).ToDictionary(o => o.Property, o => o.Value!, StringComparer.OrdinalIgnoreCase),
+    };
 
-        return new DeploymentSettings
-        {
-            App = app,
-            Environment = parse.GetValue(Environment),
-            Target = parse.GetValue(Target) ?? "local",
-            StateDirectory = parse.GetValue(StateDir),
-            LocalPort = parse.GetValue(LocalPort),
-            Docker = new DockerDeploymentSettings
-            {
-                Hosts = parse.GetValue(DockerHosts),
-                TlsCertPath = parse.GetValue(DockerTls),
-                ProxyPort = parse.GetValue(DockerProxyPort),
-                HostBatch = parse.GetValue(DockerHostBatch),
-                RestartPolicy = parse.GetValue(DockerRestartPolicy),
-                Memory = parse.GetValue(DockerMemory),
-                Cpus = parse.GetValue(DockerCpus),
-                StopGrace = parse.GetValue(DockerStopGrace),
-            },
-            TargetProviders = [new DockerTargetProvider()],
-        };
-    }
-
-    private static async Task<ReleaseRef> FromLedgerAsync(DeploymentSettings settings, string idOrDigest, CancellationToken ct)
+    private static async Task<ReleaseRef> FromLedgerAsync(DeploymentOptions settings, string idOrDigest, CancellationToken ct)
     {
         var history = await Deployer.HistoryAsync(settings, ct);
         return ReleaseLedger.FindRelease(history, idOrDigest)?.Release
-            ?? throw new ImmutableBuildException("IMB6107", $"No release '{idOrDigest}' in the ledger of {settings.App}; give the path of its release.json, or an id or digest from `immutable history`.");
+            ?? throw new ImmutableBuildException("IMB6107", $"No release '{idOrDigest}' in the ledger of {Deployer.Scope(settings).App}; give the path of its release.json, or an id or digest from `immutable history`.");
     }
 
     private static bool Json(ParseResult parse) => string.Equals(parse.GetValue(Output), "json", StringComparison.OrdinalIgnoreCase);

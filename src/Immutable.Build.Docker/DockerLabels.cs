@@ -1,12 +1,10 @@
-using Immutable.Build.Releases;
-
 namespace Immutable.Build.Docker;
 
 /// <summary>The labels the Docker target puts on every container it creates; reading them back is how it knows what runs.</summary>
 public static class DockerLabels
 {
     /// <summary>The app (also an image label of every release, so containers started by hand carry it).</summary>
-    public const string App = ReleasePipeline.AppLabel;
+    public const string App = ReleaseLabels.App;
 
     /// <summary>The environment.</summary>
     public const string Environment = "immutable.environment";

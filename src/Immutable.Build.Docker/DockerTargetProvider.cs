@@ -1,13 +1,13 @@
 using System.Globalization;
 using Docker.DotNet.Models;
-using Immutable.Build.Deployments;
-using Immutable.Build.Releases;
-using Immutable.Build.Rollout;
+using Immutable.Build.Docker;
 using Immutable.Build.Targets;
+
+[assembly: DeploymentTargetProvider(typeof(DockerTargetProvider))]
 
 namespace Immutable.Build.Docker;
 
-/// <summary>ImmutableTarget=docker: reads <see cref="DeploymentSettings.Docker"/> into <see cref="DockerTargetOptions"/>, with IMB5002 for values it cannot take.</summary>
+/// <summary>ImmutableTarget=docker: reads the <see cref="DockerSettings"/> into <see cref="DockerTargetOptions"/>, with IMB5001/IMB5002 for values it cannot take.</summary>
 public sealed class DockerTargetProvider : IDeploymentTargetProvider
 {
     /// <summary>The default stable proxy port on each host.</summary>
@@ -17,46 +17,48 @@ public sealed class DockerTargetProvider : IDeploymentTargetProvider
     public string Name => "docker";
 
     /// <inheritdoc />
-    public IDeploymentTarget Create(DeploymentSettings settings, string stateDirectory, ReleaseLog log)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(log);
-        return new DockerTarget(Options(settings, log));
-    }
+    public IReadOnlyList<TargetSetting> Settings => DockerSettings.All;
 
-    /// <summary>The target's options from the settings.</summary>
-    public static DockerTargetOptions Options(DeploymentSettings settings, ReleaseLog log)
+    /// <inheritdoc />
+    public IDeploymentTarget Create(TargetContext context) => new DockerTarget(Options(context));
+
+    /// <summary>The target's options from its settings.</summary>
+    public static DockerTargetOptions Options(TargetContext context)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        ArgumentNullException.ThrowIfNull(log);
-        var docker = settings.Docker;
-        var environment = settings.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable;
-        var proxyPort = string.IsNullOrWhiteSpace(docker.ProxyPort) ? DefaultProxyPort
-            : int.TryParse(docker.ProxyPort.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p
-            : throw DockerErrors.Setting("ImmutableDockerProxyPort", docker.ProxyPort, "give a TCP port from 1 to 65535");
-        var tls = docker.TlsCertPath;
-        if (string.IsNullOrWhiteSpace(tls) && !string.IsNullOrEmpty(environment("DOCKER_TLS_VERIFY")) && environment("DOCKER_CERT_PATH") is { Length: > 0 } certPath)
+        ArgumentNullException.ThrowIfNull(context);
+        var environment = context.GetEnvironmentVariable;
+        var proxyPortValue = context.Setting(DockerSettings.ProxyPort);
+        var proxyPort = proxyPortValue is null ? DefaultProxyPort
+            : int.TryParse(proxyPortValue.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p
+            : throw DockerErrors.Setting(DockerSettings.ProxyPort, proxyPortValue, "give a TCP port from 1 to 65535");
+        var tls = context.Setting(DockerSettings.TlsCertPath);
+        if (tls is null && !string.IsNullOrEmpty(environment("DOCKER_TLS_VERIFY")) && environment("DOCKER_CERT_PATH") is { Length: > 0 } certPath)
         {
             tls = certPath;
         }
 
+        var batch = context.Setting(DockerSettings.HostBatch);
+        var cpus = context.Setting(DockerSettings.Cpus);
+        var stopGrace = context.Setting(DockerSettings.StopGrace);
         return new DockerTargetOptions
         {
-            Hosts = DockerHostEntry.ParseList(docker.Hosts, proxyPort, environment),
-            ProxyAssembly = Deployer.HostAssembly(settings),
+            Hosts = DockerHostEntry.ParseList(context.Setting(DockerSettings.Hosts), proxyPort, environment),
+            ProxyAssembly = context.HostAssembly,
             TlsCertPath = string.IsNullOrWhiteSpace(tls) ? null : Path.GetFullPath(tls),
-            HostBatch = string.IsNullOrWhiteSpace(docker.HostBatch) ? 1
-                : docker.HostBatch.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? 0
-                : int.TryParse(docker.HostBatch.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b) ? b
-                : throw DockerErrors.Setting("ImmutableDockerHostBatch", docker.HostBatch, "give how many hosts to launch at once: 1 (host by host), a larger number, or all"),
-            RestartPolicy = ParseRestart(docker.RestartPolicy),
-            MemoryBytes = ParseMemory(docker.Memory),
-            NanoCpus = string.IsNullOrWhiteSpace(docker.Cpus) ? 0
-                : double.TryParse(docker.Cpus.Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var cpus) && cpus > 0 && cpus <= 1024 ? (long)(cpus * 1e9)
-                : throw DockerErrors.Setting("ImmutableDockerCpus", docker.Cpus, "give a number of CPUs such as 0.5 or 2"),
-            StopGrace = RolloutSettings.ParseDuration("ImmutableDockerStopGrace", docker.StopGrace, TimeSpan.FromSeconds(10)),
+            HostBatch = batch is null ? 1
+                : batch.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? 0
+                : int.TryParse(batch.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b) ? b
+                : throw DockerErrors.Setting(DockerSettings.HostBatch, batch, "give how many hosts to launch at once: 1 (host by host), a larger number, or all"),
+            RestartPolicy = ParseRestart(context.Setting(DockerSettings.RestartPolicy)),
+            MemoryBytes = ParseMemory(context.Setting(DockerSettings.Memory)),
+            NanoCpus = cpus is null ? 0
+                : double.TryParse(cpus.Trim(), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n) && n > 0 && n <= 1024 ? (long)(n * 1e9)
+                : throw DockerErrors.Setting(DockerSettings.Cpus, cpus, "give a number of CPUs such as 0.5 or 2"),
+            StopGrace = stopGrace is null ? TimeSpan.FromSeconds(10)
+                : Durations.TryParse(stopGrace, out var grace) ? grace
+                : throw DockerErrors.Setting(DockerSettings.StopGrace, stopGrace, "give " + Durations.Expected),
             GetEnvironmentVariable = environment,
-            Log = log.Detail,
+            Log = context.Log.Detail,
         };
     }
 
@@ -71,7 +73,7 @@ public sealed class DockerTargetProvider : IDeploymentTargetProvider
             "unless-stopped" when parts.Length == 1 => new RestartPolicy { Name = RestartPolicyKind.UnlessStopped },
             "on-failure" when parts.Length == 1 => new RestartPolicy { Name = RestartPolicyKind.OnFailure },
             "on-failure" when long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) => new RestartPolicy { Name = RestartPolicyKind.OnFailure, MaximumRetryCount = n },
-            _ => throw DockerErrors.Setting("ImmutableDockerRestartPolicy", value, "use no, on-failure, on-failure:N, unless-stopped or always"),
+            _ => throw DockerErrors.Setting(DockerSettings.RestartPolicy, value, "use no, on-failure, on-failure:N, unless-stopped or always"),
         };
     }
 
@@ -88,6 +90,6 @@ public sealed class DockerTargetProvider : IDeploymentTargetProvider
         long multiplier = unit switch { ' ' => 1, 'k' => 1L << 10, 'm' => 1L << 20, 'g' => 1L << 30, _ => -1 };
         return multiplier > 0 && double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n) && n * multiplier >= 6L << 20
             ? (long)(n * multiplier)
-            : throw DockerErrors.Setting("ImmutableDockerMemory", value, "give a size of at least 6m, such as 512m or 1g");
+            : throw DockerErrors.Setting(DockerSettings.Memory, value, "give a size of at least 6m, such as 512m or 1g");
     }
 }

@@ -1,5 +1,4 @@
 using Immutable.Build.Deployments;
-using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
 using Microsoft.Build.Framework;
 using MSTask = Microsoft.Build.Utilities.Task;
@@ -15,15 +14,8 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
     [Required] public string Target { get; set; } = "";
     public string? Environment { get; set; }
     public string? StateDirectory { get; set; }
-    public string? LocalPort { get; set; }
-    public string? DockerHosts { get; set; }
-    public string? DockerTlsCertPath { get; set; }
-    public string? DockerHostBatch { get; set; }
-    public string? DockerProxyPort { get; set; }
-    public string? DockerRestartPolicy { get; set; }
-    public string? DockerMemory { get; set; }
-    public string? DockerCpus { get; set; }
-    public string? DockerStopGrace { get; set; }
+    /// <summary>The target's own settings (ImmutableTargetSetting items: Include is the property, Value its value); the target parses them.</summary>
+    public ITaskItem[] TargetSettings { get; set; } = [];
     public string? Strategy { get; set; }
     public string? Replicas { get; set; }
     public string? CanarySteps { get; set; }
@@ -54,26 +46,12 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
 
     private void Deploy()
     {
-        var manifest = ReleaseManifestFile.Read(ReleaseManifest);
         var settings = new DeploymentSettings
         {
             Target = Target,
-            App = manifest.App,
             Environment = Environment,
             StateDirectory = StateDirectory,
-            LocalPort = LocalPort,
-            Docker = new DockerDeploymentSettings
-            {
-                Hosts = DockerHosts,
-                TlsCertPath = DockerTlsCertPath,
-                HostBatch = DockerHostBatch,
-                ProxyPort = DockerProxyPort,
-                RestartPolicy = DockerRestartPolicy,
-                Memory = DockerMemory,
-                Cpus = DockerCpus,
-                StopGrace = DockerStopGrace,
-            },
-            TargetProviders = [new Docker.DockerTargetProvider()],
+            TargetSettings = TargetSettings.GroupBy(i => i.ItemSpec, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.Last().GetMetadata("Value"), StringComparer.OrdinalIgnoreCase),
             Rollout = new RolloutSettings { Strategy = Strategy, Replicas = Replicas, CanarySteps = CanarySteps, CanaryPause = CanaryPause, KeepOldFor = KeepOldFor, BatchSize = BatchSize, MaxSurge = MaxSurge, AnalysisWindow = AnalysisWindow },
             HealthPath = HealthPath,
             HealthTimeout = HealthTimeout,
@@ -85,11 +63,9 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
             PruneRegistry = PruneRegistry,
             InstanceEnvironment = InstanceEnvironment.ToDictionary(i => i.ItemSpec, i => i.GetMetadata("Value"), StringComparer.Ordinal),
         };
-        var log = TaskLog.For(Log);
-        var result = Deployer.DeployAsync(settings, Deployer.ReleaseFrom(manifest, ReleaseManifest), log, _cancel.Token).GetAwaiter().GetResult();
+        var result = Deployer.DeployAsync(settings.ToOptions(), ReleaseManifest, TaskLog.For(Log), _cancel.Token).GetAwaiter().GetResult();
         RolloutOutcome = result.Outcome;
-        RolloutReport = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(ReleaseManifest))!, "rollout.md");
-        File.WriteAllText(RolloutReport, result.Report);
+        RolloutReport = Deployer.ReportPath(ReleaseManifest);
         Log.LogMessage(MessageImportance.High, $"rollout of {result.Release.ReleaseId}: {result.Outcome}{(result.Reason is null ? "" : " (" + result.Reason + ")")}; report {RolloutReport}");
         result.ThrowIfNotSucceeded();
     }

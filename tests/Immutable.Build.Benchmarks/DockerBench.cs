@@ -34,10 +34,10 @@ public static class DockerBench
                     App = "bench-docker-" + replicas.ToString(CultureInfo.InvariantCulture),
                     StateDirectory = TestEnvironment.NewWorkDir("bench-docker-state"),
                     LocalHostAssembly = host,
-                    Docker = new DockerDeploymentSettings
+                    TargetSettings = new Dictionary<string, string>
                     {
-                        Hosts = $"{engine.DockerHost}?listen=127.0.0.1&proxyPort={TestNetwork.FreePort()}&ports=24000-24099",
-                        StopGrace = "5s",
+                        [DockerSettings.Hosts] = $"{engine.DockerHost}?listen=127.0.0.1&proxyPort={TestNetwork.FreePort()}&ports=24000-24099",
+                        [DockerSettings.StopGrace] = "5s",
                     },
                     Rollout = new RolloutSettings { Strategy = "bluegreen", Replicas = replicas.ToString(CultureInfo.InvariantCulture) },
                     TargetProviders = [new DockerTargetProvider()],
@@ -45,7 +45,7 @@ public static class DockerBench
                 var median = await RolloutBench.MedianRolloutSecondsAsync(settings, releases, rounds);
                 table.AppendLine(CultureInfo.InvariantCulture, $"| {replicas} | {median:F2} | {median / replicas:F2} |");
                 Console.WriteLine($"docker blue-green, {replicas} replicas: median {median:F2} s");
-                await RemoveAppAsync(engine.DockerHost, settings.App);
+                await RemoveAppAsync(engine.DockerHost, settings.App!);
             }
 
             return table.ToString();

@@ -33,7 +33,7 @@ public static class LocalBench
                     Target = "local",
                     App = "bench-" + replicas.ToString(CultureInfo.InvariantCulture),
                     StateDirectory = state,
-                    LocalPort = TestNetwork.FreePort().ToString(CultureInfo.InvariantCulture),
+                    TargetSettings = new Dictionary<string, string> { [LocalTargetProvider.PortProperty] = TestNetwork.FreePort().ToString(CultureInfo.InvariantCulture) },
                     LocalHostAssembly = host,
                     Rollout = new RolloutSettings { Strategy = "bluegreen", Replicas = replicas.ToString(CultureInfo.InvariantCulture) },
                 };

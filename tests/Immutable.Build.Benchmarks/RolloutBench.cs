@@ -34,7 +34,7 @@ internal static class RolloutBench
         for (var round = 0; round <= rounds; round++)
         {
             var watch = Stopwatch.StartNew();
-            var result = await Deployer.DeployAsync(settings, releases[round % releases.Count], ReleaseLog.None, CancellationToken.None);
+            var result = await Deployer.DeployAsync(settings.ToOptions(), releases[round % releases.Count], ReleaseLog.None, CancellationToken.None);
             watch.Stop();
             result.ThrowIfNotSucceeded();
             if (round > 0)

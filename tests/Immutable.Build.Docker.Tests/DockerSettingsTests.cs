@@ -1,6 +1,5 @@
-using Immutable.Build.Targets.Local;
 using Immutable.Build.Deployments;
-using Immutable.Build.Releases;
+using Immutable.Build.Targets;
 
 namespace Immutable.Build.Docker.Tests;
 
@@ -47,16 +46,16 @@ public sealed class DockerSettingsTests
     [Fact]
     public void Settings_become_target_options()
     {
-        var options = DockerTargetProvider.Options(Settings(new DockerDeploymentSettings
+        var options = DockerTargetProvider.Options(Context(new()
         {
-            Hosts = "unix:///a.sock",
-            ProxyPort = "9090",
-            HostBatch = "all",
-            RestartPolicy = "on-failure:3",
-            Memory = "512m",
-            Cpus = "1.5",
-            StopGrace = "3s",
-        }), ReleaseLog.None);
+            [DockerSettings.Hosts] = "unix:///a.sock",
+            [DockerSettings.ProxyPort] = "9090",
+            [DockerSettings.HostBatch] = "all",
+            [DockerSettings.RestartPolicy] = "on-failure:3",
+            [DockerSettings.Memory] = "512m",
+            [DockerSettings.Cpus] = "1.5",
+            [DockerSettings.StopGrace] = "3s",
+        }));
 
         Assert.Equal(9090, options.Hosts.Single().ProxyPort);
         Assert.Equal(0, options.HostBatch);
@@ -72,9 +71,9 @@ public sealed class DockerSettingsTests
     public void TLS_comes_from_DOCKER_CERT_PATH_only_when_DOCKER_TLS_VERIFY_is_set()
     {
         var env = new Dictionary<string, string?> { ["DOCKER_CERT_PATH"] = "/certs" };
-        Assert.Null(DockerTargetProvider.Options(Settings(new DockerDeploymentSettings { Hosts = "tcp://h:2376" }) with { GetEnvironmentVariable = n => env.GetValueOrDefault(n) }, ReleaseLog.None).TlsCertPath);
+        Assert.Null(DockerTargetProvider.Options(Context(new() { [DockerSettings.Hosts] = "tcp://h:2376" }) with { GetEnvironmentVariable = n => env.GetValueOrDefault(n) }).TlsCertPath);
         env["DOCKER_TLS_VERIFY"] = "1";
-        Assert.Equal("/certs", DockerTargetProvider.Options(Settings(new DockerDeploymentSettings { Hosts = "tcp://h:2376" }) with { GetEnvironmentVariable = n => env.GetValueOrDefault(n) }, ReleaseLog.None).TlsCertPath);
+        Assert.Equal("/certs", DockerTargetProvider.Options(Context(new() { [DockerSettings.Hosts] = "tcp://h:2376" }) with { GetEnvironmentVariable = n => env.GetValueOrDefault(n) }).TlsCertPath);
     }
 
     [Theory]
@@ -84,17 +83,19 @@ public sealed class DockerSettingsTests
     [InlineData("Memory", "lots", "ImmutableDockerMemory")]
     [InlineData("Memory", "1k", "ImmutableDockerMemory")]
     [InlineData("Cpus", "-1", "ImmutableDockerCpus")]
+    [InlineData("StopGrace", "soon", "ImmutableDockerStopGrace")]
     public void A_bad_setting_is_IMB5002_and_names_the_property(string setting, string value, string property)
     {
-        var docker = setting switch
+        var name = setting switch
         {
-            "ProxyPort" => new DockerDeploymentSettings { ProxyPort = value },
-            "HostBatch" => new DockerDeploymentSettings { HostBatch = value },
-            "RestartPolicy" => new DockerDeploymentSettings { RestartPolicy = value },
-            "Memory" => new DockerDeploymentSettings { Memory = value },
-            _ => new DockerDeploymentSettings { Cpus = value },
+            "ProxyPort" => DockerSettings.ProxyPort,
+            "HostBatch" => DockerSettings.HostBatch,
+            "RestartPolicy" => DockerSettings.RestartPolicy,
+            "Memory" => DockerSettings.Memory,
+            "StopGrace" => DockerSettings.StopGrace,
+            _ => DockerSettings.Cpus,
         };
-        var e = Assert.Throws<ImmutableBuildException>(() => DockerTargetProvider.Options(Settings(docker with { Hosts = "unix:///a.sock" }), ReleaseLog.None));
+        var e = Assert.Throws<ImmutableBuildException>(() => DockerTargetProvider.Options(Context(new() { [name] = value, [DockerSettings.Hosts] = "unix:///a.sock" })));
         Assert.Equal("IMB5002", e.Code);
         Assert.Contains(property, e.Message, StringComparison.Ordinal);
     }
@@ -111,18 +112,37 @@ public sealed class DockerSettingsTests
     [Fact]
     public async Task The_deployer_offers_docker_only_when_the_adapter_ships_it()
     {
-        var settings = Settings(new DockerDeploymentSettings { Hosts = "unix:///nowhere.sock" }) with { Target = "docker", StateDirectory = TestEnvironment.NewWorkDir("state"), TargetProviders = [] };
-        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => Deployer.StatusAsync(settings, false, ReleaseLog.None, CancellationToken.None));
+        var options = new DeploymentOptions { App = "hello", Target = "docker", TargetSettings = new Dictionary<string, string> { [DockerSettings.Hosts] = "unix:///nowhere.sock" }, StateDirectory = TestEnvironment.NewWorkDir("state"), GetEnvironmentVariable = NoEnvironment, TargetProviders = [] };
+        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => Deployer.StatusAsync(options, false, ReleaseLog.None, CancellationToken.None));
         Assert.Equal("IMB6105", e.Code);
     }
 
-    private static DeploymentSettings Settings(DockerDeploymentSettings docker) => new()
+    [Fact]
+    public void The_docker_provider_is_found_beside_Core_and_declares_every_setting_it_reads()
     {
-        App = "hello",
-        Target = "docker",
-        Docker = docker,
+        var docker = Assert.Single(TargetProviders.Discovered, p => p.Name == "docker");
+        Assert.IsType<DockerTargetProvider>(docker);
+        Assert.Equal(
+            [DockerSettings.Hosts, DockerSettings.TlsCertPath, DockerSettings.ProxyPort, DockerSettings.HostBatch, DockerSettings.RestartPolicy, DockerSettings.Memory, DockerSettings.Cpus, DockerSettings.StopGrace],
+            docker.Settings.Select(s => s.Property));
+        Assert.All(docker.Settings, s => Assert.StartsWith("--docker-", s.Option, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void The_package_forwards_exactly_the_settings_the_targets_declare()
+    {
+        var targets = System.Xml.Linq.XDocument.Load(Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.Tasks", "build", "Immutable.Build.targets"));
+        var forwarded = targets.Descendants().Where(e => e.Name.LocalName == "_ImmutableTargetSetting")
+            .Select(e => ((string?)e.Attribute("Include") ?? "", (string?)e.Attribute("Value") ?? "")).Where(i => i.Item1 != "@(ImmutableTargetSetting)").ToList();
+
+        Assert.Equal(TargetProviders.All().SelectMany(p => p.Settings).Select(s => (s.Property, $"$({s.Property})")).Order().ToList(), forwarded.Order().ToList());
+    }
+
+    private static TargetContext Context(Dictionary<string, string> settings) => new()
+    {
+        Settings = new Dictionary<string, string>(settings, StringComparer.OrdinalIgnoreCase),
+        StateDirectory = "/nowhere/state",
+        HostAssembly = "/nowhere/Immutable.Build.LocalHost.dll",
         GetEnvironmentVariable = NoEnvironment,
-        LocalHostAssembly = "/nowhere/Immutable.Build.LocalHost.dll",
-        TargetProviders = [new DockerTargetProvider()],
     };
 }

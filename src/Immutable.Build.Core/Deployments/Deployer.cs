@@ -1,29 +1,28 @@
-using Immutable.Build.Targets.Local;
-using System.Globalization;
 using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
+using Immutable.Build.Targets.Local;
 
 namespace Immutable.Build.Deployments;
 
 /// <summary>
 /// The one entry point the adapters call to roll out, roll back, prune and inspect: it turns
-/// <see cref="DeploymentSettings"/> into a target, gates and an engine.
+/// <see cref="DeploymentOptions"/> into a target, gates and an engine. A rollout records its target in the state
+/// directory (<see cref="RememberedTargets"/>); status, rollback, prune and history fill in from it what is not given.
 /// </summary>
 public static class Deployer
 {
     /// <summary>The environment name when none is given.</summary>
     public const string DefaultEnvironment = "default";
 
+    /// <summary>The release.json looked for in the working folder when no app is given.</summary>
+    public const string ReleaseManifestName = "release.json";
+
+    /// <summary>The rollout report written next to the release.json a rollout was started from.</summary>
+    public const string ReportName = "rollout.md";
+
     /// <summary>True when the settings name a target to deploy to.</summary>
     public static bool HasTarget(DeploymentSettings settings) => !string.IsNullOrWhiteSpace(settings?.Target) && !string.Equals(settings.Target.Trim(), "none", StringComparison.OrdinalIgnoreCase);
-
-    /// <summary>The scope of the settings.</summary>
-    public static DeploymentScope Scope(DeploymentSettings settings)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        return new DeploymentScope(settings.App, string.IsNullOrWhiteSpace(settings.Environment) ? DefaultEnvironment : settings.Environment.Trim());
-    }
 
     /// <summary>The release a release.json describes, with where a target fetches its image by digest.</summary>
     public static ReleaseRef ReleaseFrom(ReleaseManifest manifest, string manifestPath)
@@ -47,43 +46,114 @@ public static class Deployer
         return new ReleaseRef(manifest.ReleaseId, image.Reference, image.Digest, source, manifest.Source.Commit);
     }
 
-    /// <summary>Rolls a release out (resuming or rolling back an interrupted rollout first), then applies retention.</summary>
-    public static async Task<RolloutResult> DeployAsync(DeploymentSettings settings, ReleaseRef release, ReleaseLog log, CancellationToken cancellationToken)
+    /// <summary>Where the rollout report of the release a release.json describes is written: rollout.md beside it.</summary>
+    public static string ReportPath(string manifestPath) => Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, ReportName);
+
+    /// <summary>
+    /// Rolls out the release a release.json describes (its app unless <see cref="DeploymentOptions.App"/> is given),
+    /// then writes the report to <see cref="ReportPath"/>, whatever the outcome.
+    /// </summary>
+    public static async Task<RolloutResult> DeployAsync(DeploymentOptions options, string releaseManifest, ReleaseLog log, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(settings);
-        var (engine, scope) = Create(settings, log);
-        var result = await engine.DeployAsync(scope, release, settings.Rollout.ToStrategy(), cancellationToken);
+        ArgumentNullException.ThrowIfNull(options);
+        var manifest = ReleaseManifestFile.Read(releaseManifest);
+        var result = await DeployAsync(options with { App = options.App ?? manifest.App }, ReleaseFrom(manifest, releaseManifest), log, cancellationToken);
+        AtomicFile.WriteAllText(ReportPath(releaseManifest), result.Report);
+        return result;
+    }
+
+    /// <summary>Rolls a release out (resuming or rolling back an interrupted rollout first), then applies retention. A deploy uses exactly the target settings it is given.</summary>
+    public static async Task<RolloutResult> DeployAsync(DeploymentOptions options, ReleaseRef release, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        var deployment = Open(options, log, recall: false);
+        deployment.Remember();
+        var result = await deployment.Engine.DeployAsync(deployment.Scope, release, (options.Rollout ?? new RolloutOptions()).ToStrategy(), cancellationToken);
         if (result.Succeeded)
         {
-            await PruneRegistryAsync(settings, await engine.PruneAsync(scope, Retain(settings), cancellationToken), log, cancellationToken);
+            await PruneRegistryAsync(options, await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken), log, cancellationToken);
         }
 
         return result;
     }
 
     /// <summary>Rolls back to the previous (or the named) successful release, by digest.</summary>
-    public static Task<RolloutResult> RollbackAsync(DeploymentSettings settings, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
+    public static Task<RolloutResult> RollbackAsync(DeploymentOptions options, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var (engine, scope) = Create(settings, log);
+        var deployment = Open(options, log, recall: true);
+        deployment.Remember();
         // Without strategy options, the rollback uses the replica count of what runs now.
-        var r = settings.Rollout;
-        var strategy = r.Strategy is null && r.Replicas is null && r.CanarySteps is null && r.BatchSize is null ? null : r.ToStrategy();
-        return engine.RollbackAsync(scope, toReleaseId, strategy, cancellationToken);
+        return deployment.Engine.RollbackAsync(deployment.Scope, toReleaseId, options.Rollout?.ToStrategy(), cancellationToken);
     }
 
-    /// <summary>Keeps the current and <c>ImmutableRetain</c> previous releases on the target.</summary>
-    public static async Task<PruneResult> PruneAsync(DeploymentSettings settings, ReleaseLog log, CancellationToken cancellationToken)
+    /// <summary>Keeps the current and <see cref="DeploymentOptions.Retain"/> previous releases on the target.</summary>
+    public static async Task<PruneResult> PruneAsync(DeploymentOptions options, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var (engine, scope) = Create(settings, log);
-        var result = await engine.PruneAsync(scope, Retain(settings), cancellationToken);
-        await PruneRegistryAsync(settings, result, log, cancellationToken);
+        var deployment = Open(options, log, recall: true);
+        var result = await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken);
+        await PruneRegistryAsync(options, result, log, cancellationToken);
         return result;
     }
 
-    // With ImmutablePruneRegistry, a pruned release's manifest is deleted from its registry too, unless a kept release shares its digest.
-    private static async Task PruneRegistryAsync(DeploymentSettings settings, PruneResult pruned, ReleaseLog log, CancellationToken cancellationToken)
+    /// <summary>What runs, per group, with drift; repairs an interrupted rollout when asked.</summary>
+    public static Task<RolloutStatus> StatusAsync(DeploymentOptions options, bool repair, ReleaseLog log, CancellationToken cancellationToken)
     {
-        if (!string.Equals(settings.PruneRegistry?.Trim(), "true", StringComparison.OrdinalIgnoreCase))
+        var deployment = Open(options, log, recall: true);
+        return deployment.Engine.StatusAsync(deployment.Scope, repair, cancellationToken);
+    }
+
+    /// <summary>The release ledger of the scope.</summary>
+    public static Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentOptions options, CancellationToken cancellationToken)
+    {
+        var deployment = Open(options, ReleaseLog.None, recall: true);
+        return deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken);
+    }
+
+    /// <summary>The state directory: the one given, else IMMUTABLE_STATE_DIR, else the XDG state folder.</summary>
+    public static string StateDirectory(string? configured, Func<string, string?>? getEnvironmentVariable = null) =>
+        string.IsNullOrWhiteSpace(configured)
+            ? LocalTargetOptions.DefaultStateDirectory(getEnvironmentVariable)
+            : Path.GetFullPath(configured);
+
+    /// <summary>
+    /// The scope the options mean. Without an app: the app of release.json in the working folder, else the one app
+    /// the state remembers a target for; IMB6106 when there is none or several.
+    /// </summary>
+    public static DeploymentScope Scope(DeploymentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new DeploymentScope(App(options, StateDirectory(options.StateDirectory, options.GetEnvironmentVariable)), options.Environment);
+    }
+
+    /// <summary>The local host's assembly of the options, or the one shipped beside Core (it also serves as the Docker target's proxy).</summary>
+    public static string HostAssembly(DeploymentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.HostAssembly is { Length: > 0 } h ? h : DefaultHostAssembly();
+    }
+
+    private static int Retain(DeploymentOptions options) => options.Retain >= 0 ? options.Retain
+        : throw new ImmutableBuildException("IMB6102", $"ImmutableRetain='{options.Retain}' is not a whole number; give how many previous releases to keep, e.g. 2.");
+
+    private static string App(DeploymentOptions options, string state)
+    {
+        if (options.App is { Length: > 0 } app)
+        {
+            return app;
+        }
+
+        if (File.Exists(ReleaseManifestName))
+        {
+            return ReleaseManifestFile.Read(ReleaseManifestName).App;
+        }
+
+        var apps = RememberedTargets.All(state).Select(t => t.App).Distinct(StringComparer.Ordinal).ToList();
+        return apps.Count == 1 ? apps[0] : throw DeploymentErrors.WhichApp(state, apps);
+    }
+
+    // With ImmutablePruneRegistry, a pruned release's manifest is deleted from its registry too, unless a kept release shares its digest.
+    private static async Task PruneRegistryAsync(DeploymentOptions options, PruneResult pruned, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        if (!options.PruneRegistry)
         {
             return;
         }
@@ -92,99 +162,64 @@ public static class Deployer
         foreach (var release in pruned.Removed.Where(r => !kept.Contains(r.ImageDigest) && !r.ImageSource.StartsWith("oci:", StringComparison.Ordinal)).DistinctBy(r => r.ImageDigest))
         {
             var reference = Images.ImageReference.Parse(release.ImageSource);
-            using var client = ReleasePipeline.RegistryClientFor(reference.Registry ?? Images.ImageReference.DockerHub, settings.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable, log);
+            using var client = ReleasePipeline.RegistryClientFor(reference.Registry ?? Images.ImageReference.DockerHub, options.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable, log);
             var deleted = await client.DeleteManifestAsync(reference.Repository, Images.Digest.Parse(release.ImageDigest), cancellationToken);
             log.Info($"{(deleted ? "deleted" : "already gone")}: {client.Registry}/{reference.Repository}@{release.ImageDigest} (release {release.ReleaseId}) from the registry");
         }
     }
 
-    /// <summary>What runs, per group, with drift; repairs an interrupted rollout when asked.</summary>
-    public static Task<RolloutStatus> StatusAsync(DeploymentSettings settings, bool repair, ReleaseLog log, CancellationToken cancellationToken)
+    private static Deployment Open(DeploymentOptions options, ReleaseLog log, bool recall)
     {
-        var (engine, scope) = Create(settings, log);
-        return engine.StatusAsync(scope, repair, cancellationToken);
-    }
-
-    /// <summary>The release ledger of the scope.</summary>
-    public static Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentSettings settings, CancellationToken cancellationToken)
-    {
-        var (engine, scope) = Create(settings, ReleaseLog.None);
-        return engine.HistoryAsync(scope, cancellationToken);
-    }
-
-    /// <summary>The state directory of the settings.</summary>
-    public static string StateDirectory(DeploymentSettings settings)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        return string.IsNullOrWhiteSpace(settings.StateDirectory)
-            ? LocalTargetOptions.DefaultStateDirectory(settings.GetEnvironmentVariable)
-            : Path.GetFullPath(settings.StateDirectory);
-    }
-
-    private static int Retain(DeploymentSettings settings) =>
-        string.IsNullOrWhiteSpace(settings.Retain) ? 2
-        : int.TryParse(settings.Retain, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
-        : throw new ImmutableBuildException("IMB6102", $"ImmutableRetain='{settings.Retain}' is not a whole number; give how many previous releases to keep, e.g. 2.");
-
-    private static (RolloutEngine Engine, DeploymentScope Scope) Create(DeploymentSettings settings, ReleaseLog log)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        var state = StateDirectory(settings);
-        var target = CreateTarget(settings, state, log);
-        var health = new List<IRolloutGate>
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        var state = StateDirectory(options.StateDirectory, options.GetEnvironmentVariable);
+        var scope = new DeploymentScope(App(options, state), options.Environment);
+        var remembered = recall ? RememberedTargets.Load(state, scope) : null;
+        var provider = TargetProviders.Find(options.Target ?? remembered?.Target ?? LocalTargetProvider.TargetName, options.TargetProviders);
+        var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (remembered is not null && string.Equals(remembered.Target, provider.Name, StringComparison.OrdinalIgnoreCase))
         {
-            new HttpGate(new HttpGateOptions { Path = string.IsNullOrWhiteSpace(settings.HealthPath) ? "/healthz" : settings.HealthPath, Timeout = RolloutSettings.ParseDuration("ImmutableHealthTimeout", settings.HealthTimeout, TimeSpan.FromSeconds(60)) }),
-        };
-        if (!string.Equals(settings.CheckReleaseIdentity?.Trim(), "false", StringComparison.OrdinalIgnoreCase))
-        {
-            health.Add(new ReleaseIdentityGate());
+            foreach (var (name, value) in remembered.Settings)
+            {
+                settings[name] = value;
+            }
         }
 
-        var analysis = new List<IRolloutGate>();
-        if (!string.IsNullOrWhiteSpace(settings.PrometheusUrl))
+        foreach (var (name, value) in options.TargetSettings.Where(s => !string.IsNullOrWhiteSpace(s.Value)))
         {
-            if (!Uri.TryCreate(settings.PrometheusUrl, UriKind.Absolute, out var server) || string.IsNullOrWhiteSpace(settings.PrometheusQuery) || string.IsNullOrWhiteSpace(settings.PrometheusCondition))
-            {
-                throw new ImmutableBuildException("IMB6103", "The Prometheus gate needs ImmutablePrometheusUrl (an absolute http URL), ImmutablePrometheusQuery (PromQL) and ImmutablePrometheusCondition (e.g. '< 0.01').");
-            }
+            settings[name] = value;
+        }
 
-            analysis.Add(new PrometheusGate(new PrometheusGateOptions { Server = server, Query = settings.PrometheusQuery, Condition = settings.PrometheusCondition }));
+        var environment = options.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable;
+        var target = provider.Create(new TargetContext
+        {
+            Settings = settings,
+            StateDirectory = state,
+            HostAssembly = HostAssembly(options),
+            GetEnvironmentVariable = environment,
+            Log = log,
+            Time = options.Time,
+        });
+        var health = new List<IRolloutGate> { new HttpGate(new HttpGateOptions { Path = options.HealthPath, Timeout = options.HealthTimeout }) };
+        if (options.CheckReleaseIdentity)
+        {
+            health.Add(new ReleaseIdentityGate());
         }
 
         var engine = new RolloutEngine(target, new RolloutEngineOptions
         {
             StateDirectory = state,
             HealthGates = health,
-            AnalysisGates = analysis,
-            InstanceEnvironment = settings.InstanceEnvironment,
+            AnalysisGates = options.Prometheus is { } prometheus ? [new PrometheusGate(prometheus)] : [],
+            InstanceEnvironment = options.InstanceEnvironment,
             Log = log,
-            GetEnvironmentVariable = settings.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable,
+            GetEnvironmentVariable = environment,
+            Time = options.Time,
         });
-        return (engine, Scope(settings));
-    }
-
-    private static IDeploymentTarget CreateTarget(DeploymentSettings settings, string state, ReleaseLog log)
-    {
-        switch ((settings.Target ?? "local").Trim().ToLowerInvariant())
-        {
-            case "local" or "":
-                var port = string.IsNullOrWhiteSpace(settings.LocalPort) ? LocalTargetOptions.DefaultProxyPort
-                    : int.TryParse(settings.LocalPort, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p
-                    : throw new ImmutableBuildException("IMB6104", $"ImmutableLocalPort='{settings.LocalPort}' is not a TCP port; give a number from 1 to 65535.");
-                return new LocalTarget(new LocalTargetOptions(state, HostAssembly(settings), port) { Log = log.Detail });
-            case var name:
-                var provider = settings.TargetProviders.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase));
-                return provider is not null
-                    ? provider.Create(settings, state, log)
-                    : throw new ImmutableBuildException("IMB6105", $"ImmutableTarget='{settings.Target}' is not a target here; use {string.Join(", ", new[] { "local" }.Concat(settings.TargetProviders.Select(p => p.Name)))}.");
-        }
-    }
-
-    /// <summary>The local host's assembly of the settings, or the one shipped beside Core (it also serves as the Docker target's proxy).</summary>
-    public static string HostAssembly(DeploymentSettings settings)
-    {
-        ArgumentNullException.ThrowIfNull(settings);
-        return settings.LocalHostAssembly is { Length: > 0 } h ? h : DefaultHostAssembly();
+        var secret = provider.Settings.Where(s => s.Secret).Select(s => s.Property).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var declared = provider.Settings.Select(s => s.Property).ToHashSet(StringComparer.OrdinalIgnoreCase);
+        var kept = settings.Where(s => declared.Contains(s.Key) && !secret.Contains(s.Key)).ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase);
+        return new Deployment(engine, scope, () => RememberedTargets.Save(state, new RememberedTarget(scope.App, scope.Environment, provider.Name, kept)));
     }
 
     // Next to this assembly in the tool and in the package's tasks folder: localhost/Immutable.Build.LocalHost.dll.
@@ -192,4 +227,6 @@ public static class Deployer
         Path.Combine(AppContext.BaseDirectory, "localhost", "Immutable.Build.LocalHost.dll") is var beside && File.Exists(beside)
             ? beside
             : Path.Combine(Path.GetDirectoryName(typeof(Deployer).Assembly.Location)!, "localhost", "Immutable.Build.LocalHost.dll");
+
+    private sealed record Deployment(RolloutEngine Engine, DeploymentScope Scope, Action Remember);
 }

@@ -30,13 +30,13 @@ public static class DeploymentErrors
     /// <summary>ImmutableTarget names no available target.</summary>
     [ErrorCode(
         "ImmutableTarget names a target that is not available.",
-        "Use local or docker; the message lists the targets this adapter has.")]
+        "Use one the message lists (local, and the targets whose assemblies ship beside Core: docker).")]
     public const string UnknownTarget = "IMB6105";
 
     /// <summary>No app named and none to be found.</summary>
     [ErrorCode(
-        "A command on deployed releases (status, history, deploy, rollback, prune) cannot tell which app is meant.",
-        "Name it (the CLI's --app, the App of the Cake settings; the app in release.json), or run the CLI where release.json is.")]
+        "A command on deployed releases (status, history, deploy, rollback, prune) cannot tell which app is meant: no app was given, there is no release.json here, and the state remembers no app or several (the message lists them).",
+        "Name it (the CLI's --app, the App of the Cake settings), or run the CLI where release.json is.")]
     public const string AppNotNamed = "IMB6106";
 
     /// <summary>The release to deploy is neither a file nor in the ledger.</summary>
@@ -45,7 +45,9 @@ public static class DeploymentErrors
         "Use a path, or an id or digest from `immutable history`.")]
     public const string ReleaseNotFound = "IMB6107";
 
-    /// <summary>The one <see cref="AppNotNamed"/> error, whichever adapter finds no app.</summary>
-    public static ImmutableBuildException WhichApp() =>
-        new(AppNotNamed, "Which app? Name it (the CLI's --app, the App of the Cake settings: release.json's app), or run the CLI where release.json is.");
+    /// <summary>The one <see cref="AppNotNamed"/> error, whichever adapter finds no app; <paramref name="remembered"/> are the apps the state at <paramref name="state"/> knows.</summary>
+    public static ImmutableBuildException WhichApp(string state, IReadOnlyCollection<string> remembered) =>
+        remembered.Count == 0
+            ? new(AppNotNamed, "Which app? Give it (--app <name> on the command line, App in the Cake settings: release.json's app), or run where release.json is.")
+            : new(AppNotNamed, $"Which app? The state at {state} holds several: {string.Join(", ", remembered)}. Give one (--app <name> on the command line, App in the Cake settings).");
 }

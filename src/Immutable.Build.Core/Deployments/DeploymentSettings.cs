@@ -1,20 +1,21 @@
-using Immutable.Build.Targets.Local;
+using System.Globalization;
 using Immutable.Build.Rollout;
 using Immutable.Build.Targets;
 
 namespace Immutable.Build.Deployments;
 
 /// <summary>
-/// Where and how to roll a release out, as the adapters read it from MSBuild properties, Cake settings
-/// or CLI options (strings, so that each adapter only copies values; parsing and errors live here).
+/// Where and how to roll a release out, as MSBuild properties and CLI options give it: strings, possibly empty
+/// (empty is the default). <see cref="ToOptions"/> is the one parse into <see cref="DeploymentOptions"/>, with the
+/// IMB codes that name the property.
 /// </summary>
 public sealed record DeploymentSettings
 {
-    /// <summary>ImmutableTarget: local (the embedded default), or empty for none.</summary>
+    /// <summary>ImmutableTarget: local (the embedded default), docker, ...; empty: the scope's last target, else local.</summary>
     public string? Target { get; init; }
 
-    /// <summary>The app name (release.json's app).</summary>
-    public required string App { get; init; }
+    /// <summary>The app name (release.json's app); empty: the release's app, else the one app the state remembers.</summary>
+    public string? App { get; init; }
 
     /// <summary>ImmutableEnvironment, default <c>default</c>.</summary>
     public string? Environment { get; init; }
@@ -22,8 +23,8 @@ public sealed record DeploymentSettings
     /// <summary>ImmutableStateDir; default IMMUTABLE_STATE_DIR, then the XDG state folder.</summary>
     public string? StateDirectory { get; init; }
 
-    /// <summary>ImmutableLocalPort: the local target's stable proxy port (default 5080).</summary>
-    public string? LocalPort { get; init; }
+    /// <summary>The target's own settings by MSBuild property name (ImmutableLocalPort, ImmutableDocker*, ...).</summary>
+    public IReadOnlyDictionary<string, string> TargetSettings { get; init; } = new Dictionary<string, string>();
 
     /// <summary>The local host's assembly (shipped in the package and the tool).</summary>
     public string? LocalHostAssembly { get; init; }
@@ -61,37 +62,46 @@ public sealed record DeploymentSettings
     /// <summary>Environment lookup (state dir, GITHUB_STEP_SUMMARY, credentials); null = the process's.</summary>
     public Func<string, string?>? GetEnvironmentVariable { get; init; }
 
-    /// <summary>The Docker target's settings (ImmutableTarget=docker).</summary>
-    public DockerDeploymentSettings Docker { get; init; } = new();
+    /// <summary>Targets beyond the built-in local one; null: those found beside Core.</summary>
+    public IReadOnlyList<IDeploymentTargetProvider>? TargetProviders { get; init; }
 
-    /// <summary>Targets beyond the built-in local one that the adapter ships (docker, ...).</summary>
-    public IReadOnlyList<IDeploymentTargetProvider> TargetProviders { get; init; } = [];
-}
+    /// <summary>Parses the strings once: IMB6001-IMB6003 for the rollout, IMB6102 for the retention, IMB6103 for the Prometheus gate.</summary>
+    public DeploymentOptions ToOptions()
+    {
+        string? Given(string? value) => string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+        return new DeploymentOptions
+        {
+            App = Given(App),
+            Environment = Given(Environment) ?? Deployer.DefaultEnvironment,
+            Target = Given(Target),
+            TargetSettings = TargetSettings.Where(s => !string.IsNullOrWhiteSpace(s.Value)).ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase),
+            StateDirectory = Given(StateDirectory),
+            HostAssembly = Given(LocalHostAssembly),
+            Rollout = Rollout.IsEmpty ? null : Rollout.ToOptions(),
+            HealthPath = string.IsNullOrWhiteSpace(HealthPath) ? "/healthz" : HealthPath,
+            HealthTimeout = RolloutSettings.ParseDuration("ImmutableHealthTimeout", HealthTimeout, TimeSpan.FromSeconds(60)),
+            CheckReleaseIdentity = !string.Equals(CheckReleaseIdentity?.Trim(), "false", StringComparison.OrdinalIgnoreCase),
+            Prometheus = ParsePrometheus(PrometheusUrl, PrometheusQuery, PrometheusCondition),
+            Retain = string.IsNullOrWhiteSpace(Retain) ? 2
+                : int.TryParse(Retain, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
+                : throw new ImmutableBuildException("IMB6102", $"ImmutableRetain='{Retain}' is not a whole number; give how many previous releases to keep, e.g. 2."),
+            PruneRegistry = string.Equals(PruneRegistry?.Trim(), "true", StringComparison.OrdinalIgnoreCase),
+            InstanceEnvironment = InstanceEnvironment,
+            GetEnvironmentVariable = GetEnvironmentVariable,
+            TargetProviders = TargetProviders,
+        };
+    }
 
-/// <summary>The Docker target's settings, as strings from ImmutableDocker* properties or CLI options.</summary>
-public sealed record DockerDeploymentSettings
-{
-    /// <summary>ImmutableDockerHosts: engine endpoints separated by ';' (unix:///var/run/docker.sock, tcp://host:2376); default DOCKER_HOST, then the local socket.</summary>
-    public string? Hosts { get; init; }
+    /// <summary>The Prometheus gate of a server, a query and a condition: none without a server, IMB6103 when one of them is missing.</summary>
+    public static PrometheusGateOptions? ParsePrometheus(string? url, string? query, string? condition)
+    {
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return null;
+        }
 
-    /// <summary>ImmutableDockerTlsCertPath: a folder with ca.pem, cert.pem and key.pem for tcp endpoints; default DOCKER_CERT_PATH when DOCKER_TLS_VERIFY is set.</summary>
-    public string? TlsCertPath { get; init; }
-
-    /// <summary>ImmutableDockerHostBatch: hosts launched at once (1 = host by host, the default; 0 = all at once).</summary>
-    public string? HostBatch { get; init; }
-
-    /// <summary>ImmutableDockerProxyPort: the stable port of the app's proxy on each host (default 8080).</summary>
-    public string? ProxyPort { get; init; }
-
-    /// <summary>ImmutableDockerRestartPolicy: no, on-failure[:N], unless-stopped (default) or always.</summary>
-    public string? RestartPolicy { get; init; }
-
-    /// <summary>ImmutableDockerMemory: memory limit per container, e.g. 512m or 1g.</summary>
-    public string? Memory { get; init; }
-
-    /// <summary>ImmutableDockerCpus: CPU limit per container, e.g. 1.5.</summary>
-    public string? Cpus { get; init; }
-
-    /// <summary>ImmutableDockerStopGrace: between SIGTERM and SIGKILL when a container is stopped (default 10s).</summary>
-    public string? StopGrace { get; init; }
+        return Uri.TryCreate(url, UriKind.Absolute, out var server) && !string.IsNullOrWhiteSpace(query) && !string.IsNullOrWhiteSpace(condition)
+            ? new PrometheusGateOptions { Server = server, Query = query, Condition = condition }
+            : throw new ImmutableBuildException("IMB6103", "The Prometheus gate needs ImmutablePrometheusUrl (an absolute http URL), ImmutablePrometheusQuery (PromQL) and ImmutablePrometheusCondition (e.g. '< 0.01').");
+    }
 }

@@ -175,7 +175,7 @@ public static class ReleasePipeline
 
     /// <summary>A registry client that sees the release's environment (credentials, insecure registries) and logs to its detail log.</summary>
     /// <summary>The image label naming the app; every container of the image carries it too.</summary>
-    public const string AppLabel = "immutable.app";
+    public const string AppLabel = ReleaseLabels.App;
 
     internal static RegistryClient RegistryClientFor(string registry, Func<string, string?> getEnv, ReleaseLog log) =>
         new(registry, new RegistryClientOptions { GetEnvironmentVariable = getEnv, Log = log.Detail });

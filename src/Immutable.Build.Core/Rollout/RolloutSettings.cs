@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 
 namespace Immutable.Build.Rollout;
 
@@ -7,7 +6,7 @@ namespace Immutable.Build.Rollout;
 /// The rollout properties as MSBuild and the CLI give them (strings, possibly empty), turned into a
 /// <see cref="RolloutStrategy"/>. Empty means the default. Bad values throw IMB6001-IMB6003 naming the property.
 /// </summary>
-public sealed partial record RolloutSettings
+public sealed record RolloutSettings
 {
     /// <summary>ImmutableStrategy: bluegreen (default), canary or rolling (blue-green and blue_green are accepted too).</summary>
     public string? Strategy { get; init; }
@@ -34,19 +33,37 @@ public sealed partial record RolloutSettings
     public string? MaxSurge { get; init; }
 
     /// <summary>Builds the strategy.</summary>
-    public RolloutStrategy ToStrategy()
+    public RolloutStrategy ToStrategy() => ToOptions().ToStrategy();
+
+    /// <summary>
+    /// The one parse of these strings into typed options. Only the fields the strategy uses are read, so a canary
+    /// setting left over beside ImmutableStrategy=bluegreen is not an error.
+    /// </summary>
+    public RolloutOptions ToOptions()
     {
         var replicas = ParseCount("ImmutableReplicas", Replicas, 1);
         var analysis = ParseDuration("ImmutableAnalysisWindow", AnalysisWindow, TimeSpan.Zero);
-        var name = (Strategy ?? "").Trim().ToLowerInvariant().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal);
-        return name switch
+        var options = new RolloutOptions { Kind = ParseKind(Strategy), Replicas = replicas, AnalysisWindow = analysis };
+        return options.Kind switch
         {
-            "" or "bluegreen" => RolloutStrategy.BlueGreen(replicas, ParseDuration("ImmutableKeepOldFor", KeepOldFor, TimeSpan.Zero), analysis),
-            "canary" => RolloutStrategy.Canary(replicas, ParseWeights(CanarySteps), ParseDuration("ImmutableCanaryPause", CanaryPause, TimeSpan.Zero), analysis),
-            "rolling" => RolloutStrategy.Rolling(replicas, ParseCount("ImmutableBatchSize", BatchSize, 1), ParseCount("ImmutableMaxSurge", MaxSurge, 1), analysis),
-            _ => throw new ImmutableBuildException(RolloutErrors.UnknownStrategy, $"ImmutableStrategy='{Strategy}' is not a strategy: use bluegreen, canary or rolling."),
+            RolloutKind.Canary => options with { CanarySteps = ParseWeights(CanarySteps), CanaryPause = ParseDuration("ImmutableCanaryPause", CanaryPause, TimeSpan.Zero) },
+            RolloutKind.Rolling => options with { BatchSize = ParseCount("ImmutableBatchSize", BatchSize, 1), MaxSurge = ParseCount("ImmutableMaxSurge", MaxSurge, 1) },
+            _ => options with { KeepOldFor = ParseDuration("ImmutableKeepOldFor", KeepOldFor, TimeSpan.Zero) },
         };
     }
+
+    /// <summary>True when no field is set: the caller's default applies (a rollback keeps the replica count that runs).</summary>
+    public bool IsEmpty => new[] { Strategy, Replicas, CanarySteps, CanaryPause, AnalysisWindow, KeepOldFor, BatchSize, MaxSurge }.All(string.IsNullOrWhiteSpace);
+
+    /// <summary>Parses a strategy name: bluegreen (default; blue-green and blue_green too), canary or rolling (IMB6001).</summary>
+    public static RolloutKind ParseKind(string? value) =>
+        (value ?? "").Trim().ToLowerInvariant().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal) switch
+        {
+            "" or "bluegreen" => RolloutKind.BlueGreen,
+            "canary" => RolloutKind.Canary,
+            "rolling" => RolloutKind.Rolling,
+            _ => throw new ImmutableBuildException(RolloutErrors.UnknownStrategy, $"ImmutableStrategy='{value}' is not a strategy: use bluegreen, canary or rolling."),
+        };
 
     /// <summary>Parses canary weights such as <c>10;50;100</c> (IMB6002).</summary>
     public static IReadOnlyList<int>? ParseWeights(string? value)
@@ -79,24 +96,12 @@ public sealed partial record RolloutSettings
             return fallback;
         }
 
-        var m = DurationPattern().Match(value);
-        if (m.Success && double.TryParse(m.Groups["n"].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var n))
+        if (Durations.TryParse(value, out var duration))
         {
-            return m.Groups["u"].Value.ToLowerInvariant() switch
-            {
-                "ms" => TimeSpan.FromMilliseconds(n),
-                "m" or "min" => TimeSpan.FromMinutes(n),
-                "h" => TimeSpan.FromHours(n),
-                _ => TimeSpan.FromSeconds(n),
-            };
+            return duration;
         }
 
-        if (value.Contains(':', StringComparison.Ordinal) && TimeSpan.TryParse(value.Trim(), CultureInfo.InvariantCulture, out var span) && span >= TimeSpan.Zero)
-        {
-            return span;
-        }
-
-        throw RolloutErrors.Value(property, value, "a duration such as 500ms, 30s, 5m, 1h or 00:01:00");
+        throw RolloutErrors.Value(property, value, Durations.Expected);
     }
 
     /// <summary>Parses a whole number of at least 1 (IMB6003).</summary>
@@ -111,7 +116,4 @@ public sealed partial record RolloutSettings
             ? n
             : throw RolloutErrors.Value(property, value, "a whole number of at least 1");
     }
-
-    [GeneratedRegex(@"^\s*(?<n>\d+(\.\d+)?)\s*(?<u>ms|s|m|min|h)?\s*$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
-    private static partial Regex DurationPattern();
 }

@@ -1,4 +1,4 @@
-using Immutable.Build.Releases;
+using Immutable.Build.Deployments;
 
 namespace Immutable.Build.Core.Tests.Releases;
 
@@ -70,9 +70,9 @@ public sealed class BakerTests
     }
 
     [Theory]
-    [InlineData("/no/such/App.csproj", null)]
-    [InlineData(null, "bad name")]
-    public async Task A_missing_project_or_a_bad_property_name_is_IMB4002(string? project, string? property)
+    [InlineData("/no/such/App.csproj", null, "IMB4002")]
+    [InlineData(null, "bad name", "IMB4005")]
+    public async Task A_missing_project_is_IMB4002_and_a_bad_property_name_IMB4005(string? project, string? property, string code)
     {
         var request = Request("exit 0") with { Project = project ?? Path.Combine(_dir, "App.csproj") };
         if (property is not null)
@@ -81,7 +81,7 @@ public sealed class BakerTests
         }
 
         var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => Baker.BakeAsync(request, _ => { }, TestContext.Current.CancellationToken));
-        Assert.Equal("IMB4002", e.Code);
+        Assert.Equal(code, e.Code);
     }
 
     private BakeRequest Request(string script)

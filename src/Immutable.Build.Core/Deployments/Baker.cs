@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Immutable.Build.Releases;
 
-namespace Immutable.Build.Releases;
+namespace Immutable.Build.Deployments;
 
 /// <summary>What to publish: a project and the MSBuild properties that shape its release (and rollout).</summary>
 public sealed record BakeRequest
@@ -88,7 +89,7 @@ public static partial class Baker
         {
             if (!PropertyName().IsMatch(name))
             {
-                throw new ImmutableBuildException("IMB4002", $"'{name}' is not an MSBuild property name; use letters, digits, '_' and '-', starting with a letter or '_'.");
+                throw ReleaseErrors.InvalidPropertyName(name);
             }
 
             arguments.Add($"-p:{name}={Escape(value)}");
@@ -147,7 +148,7 @@ public static partial class Baker
             }
             catch (System.ComponentModel.Win32Exception e)
             {
-                throw new ImmutableBuildException("IMB4002", $"dotnet could not be started ({info.FileName}: {e.Message}); install the .NET SDK or set DOTNET_HOST_PATH.");
+                throw ReleaseErrors.DotnetNotStarted(info.FileName, e);
             }
 
             process.BeginOutputReadLine();
@@ -183,7 +184,7 @@ public static partial class Baker
     {
         if (!File.Exists(resultFile))
         {
-            throw new ImmutableBuildException("IMB4004", $"dotnet publish of {project} reported no results; this needs the .NET 8.0.400 SDK or later.");
+            throw ReleaseErrors.NoResults(project);
         }
 
         using var doc = JsonDocument.Parse(File.ReadAllText(resultFile));

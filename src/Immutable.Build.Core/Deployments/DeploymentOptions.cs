@@ -1,0 +1,66 @@
+using Immutable.Build.Rollout;
+using Immutable.Build.Targets;
+
+namespace Immutable.Build.Deployments;
+
+/// <summary>
+/// Where and how to roll a release out, as typed values: what <see cref="Deployer"/> works with. The Cake aliases
+/// build it from their typed settings; MSBuild and CLI strings reach it through <see cref="DeploymentSettings.ToOptions"/>.
+/// The target's own settings stay a name-value view: the target's provider parses them.
+/// </summary>
+public sealed record DeploymentOptions
+{
+    /// <summary>The app (release.json's app); null: the release's app, else the one app the state remembers.</summary>
+    public string? App { get; init; }
+
+    /// <summary>The environment.</summary>
+    public string Environment { get; init; } = Deployer.DefaultEnvironment;
+
+    /// <summary>The target's name (local, docker, ...); null: the scope's last target (status, rollback, prune, history), else local.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>
+    /// The target's settings by MSBuild property name (ImmutableLocalPort, ImmutableDockerHosts, ...). Empty values
+    /// count as not given. Besides a deploy, a setting not given is taken from the scope's last rollout on the same target.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> TargetSettings { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The state directory; null: IMMUTABLE_STATE_DIR, then the XDG state folder.</summary>
+    public string? StateDirectory { get; init; }
+
+    /// <summary>The local host's assembly; null: the one shipped beside Core (it also serves as the Docker target's proxy).</summary>
+    public string? HostAssembly { get; init; }
+
+    /// <summary>The strategy; null: blue-green with one instance, and for a rollback the replica count of what runs now.</summary>
+    public RolloutOptions? Rollout { get; init; }
+
+    /// <summary>The HTTP health gate's path.</summary>
+    public string HealthPath { get; init; } = "/healthz";
+
+    /// <summary>How long an instance may take to become healthy.</summary>
+    public TimeSpan HealthTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The instance's /version must name the release.</summary>
+    public bool CheckReleaseIdentity { get; init; } = true;
+
+    /// <summary>The Prometheus analysis gate, when there is one.</summary>
+    public PrometheusGateOptions? Prometheus { get; init; }
+
+    /// <summary>Previous releases kept on the target.</summary>
+    public int Retain { get; init; } = 2;
+
+    /// <summary>Also delete pruned releases' manifests from their registry.</summary>
+    public bool PruneRegistry { get; init; }
+
+    /// <summary>Environment variables for every instance.</summary>
+    public IReadOnlyDictionary<string, string> InstanceEnvironment { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Environment lookup (state dir, GITHUB_STEP_SUMMARY, credentials); null = the process's.</summary>
+    public Func<string, string?>? GetEnvironmentVariable { get; init; }
+
+    /// <summary>Targets beyond the built-in local one; null: those found beside Core (<see cref="TargetProviders.Discovered"/>).</summary>
+    public IReadOnlyList<IDeploymentTargetProvider>? TargetProviders { get; init; }
+
+    /// <summary>The clock of the engine and the target.</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
