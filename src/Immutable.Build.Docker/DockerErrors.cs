@@ -9,7 +9,7 @@ internal static class DockerErrors
     public const string EndpointCode = "IMB5001";
 
     [ErrorCode(
-        "An ImmutableDocker* setting has a value it cannot take (proxy port, host batch, restart policy, memory, CPUs, TLS folder without ca.pem/cert.pem/key.pem, replicas).",
+        "An ImmutableDocker* setting has a value it cannot take (proxy port, host batch, restart policy, memory, CPUs, stop grace, TLS folder without ca.pem/cert.pem/key.pem, replicas).",
         "Correct the value named in the message.")]
     public const string SettingCode = "IMB5002";
 
