@@ -57,20 +57,7 @@ public sealed partial class RegistryClient
     public async Task<byte[]> GetBlobBytesAsync(string repository, Digest digest, long maxBytes = 64L * 1024 * 1024, CancellationToken cancellationToken = default)
     {
         await using var stream = await GetBlobAsync(repository, digest, cancellationToken);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int n;
-        while ((n = await stream.ReadAsync(chunk, cancellationToken)) > 0)
-        {
-            if (buffer.Length + n > maxBytes)
-            {
-                throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"Blob {repository}@{digest} is larger than the {maxBytes} bytes expected here.");
-            }
-
-            buffer.Write(chunk, 0, n);
-        }
-
-        return buffer.ToArray();
+        return await RegistryTransport.ReadAtMostAsync(stream, maxBytes, () => RegistryErrors.Error(RegistryErrors.RequestRejected, $"Blob {repository}@{digest} is larger than the {maxBytes} bytes expected here."), cancellationToken);
     }
 
     /// <summary>

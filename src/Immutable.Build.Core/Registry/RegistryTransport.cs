@@ -293,6 +293,12 @@ internal sealed class RegistryTransport : IDisposable
         }
 
         await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        return await ReadAtMostAsync(stream, limit, () => RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with more than the {limit} bytes this client accepts."), cancellationToken);
+    }
+
+    /// <summary>Reads a whole stream into memory, failing with <paramref name="tooLarge"/> as soon as it passes <paramref name="limit"/> bytes (a length header can lie).</summary>
+    internal static async Task<byte[]> ReadAtMostAsync(Stream stream, long limit, Func<Exception> tooLarge, CancellationToken cancellationToken)
+    {
         using var buffer = new MemoryStream();
         var chunk = new byte[81920];
         int n;
@@ -300,7 +306,7 @@ internal sealed class RegistryTransport : IDisposable
         {
             if (buffer.Length + n > limit)
             {
-                throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with more than the {limit} bytes this client accepts.");
+                throw tooLarge();
             }
 
             buffer.Write(chunk, 0, n);
