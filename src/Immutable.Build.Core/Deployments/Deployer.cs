@@ -65,12 +65,15 @@ public static class Deployer
     /// <summary>Rolls a release out (resuming or rolling back an interrupted rollout first), then applies retention. A deploy uses exactly the target settings it is given.</summary>
     public static async Task<RolloutResult> DeployAsync(DeploymentOptions options, ReleaseRef release, ReleaseLog log, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        // Checked before the rollout: found only after it, a bad value would fail a deploy whose release already serves.
+        var retain = Retain(options);
         var deployment = Open(options, log, recall: false);
         deployment.Remember();
         var result = await deployment.Engine.DeployAsync(deployment.Scope, release, (options.Rollout ?? new RolloutOptions()).ToStrategy(), cancellationToken);
         if (result.Succeeded)
         {
-            await PruneRegistryAsync(options, await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken), log, cancellationToken);
+            await PruneRegistryAsync(options, await deployment.Engine.PruneAsync(deployment.Scope, retain, cancellationToken), log, cancellationToken);
         }
 
         return result;
