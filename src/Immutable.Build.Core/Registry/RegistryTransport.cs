@@ -130,8 +130,9 @@ internal sealed class RegistryTransport : IDisposable
                 using var request = create();
                 request.Headers.UserAgent.Add(UserAgent);
                 what = Describe(request);
-                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                timeout.CancelAfter(Options.RequestTimeout);
+                // On the options' clock, like the backoff, so a test drives a request that never answers.
+                using var deadline = new CancellationTokenSource(Options.RequestTimeout, Options.TimeProvider);
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
                 try
                 {
                     return await _http.SendAsync(request, completion, timeout.Token);

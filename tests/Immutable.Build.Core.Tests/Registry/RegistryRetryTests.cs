@@ -78,14 +78,21 @@ public sealed class RegistryRetryTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var server = new ScriptedRegistry();
+        // The first answer never comes (within the test); the request timeout passes on the fake clock only.
         server
-            .Expect("HEAD", "/v2/team/app/manifests/v1", ManifestReply() with { Delay = TimeSpan.FromSeconds(5) })
+            .Expect("HEAD", "/v2/team/app/manifests/v1", ManifestReply() with { Delay = TimeSpan.FromHours(1) })
             .Expect("HEAD", "/v2/team/app/manifests/v1", ManifestReply());
         var time = new FakeTime();
         var log = new List<string>();
-        using var client = new RegistryClient(server.Address, RegistryTestKit.Options(time, log: log) with { RequestTimeout = TimeSpan.FromMilliseconds(300) });
+        using var client = new RegistryClient(server.Address, RegistryTestKit.Options(time, log: log) with { RequestTimeout = TimeSpan.FromMinutes(10) });
 
-        Assert.NotNull(await client.HeadManifestAsync("team/app", "v1", ct));
+        var head = client.HeadManifestAsync("team/app", "v1", ct);
+        // Real sockets: wait (on the real clock) until the request is at the server and its deadline is armed.
+        Assert.True(await Wait.UntilAsync(_ => new ValueTask<bool>(server.Requests.Count > 0 && time.PendingDeadlines > 0), TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10), TimeProvider.System, ct));
+
+        Assert.False(head.IsCompleted);
+        time.Advance(TimeSpan.FromMinutes(10));
+        Assert.NotNull(await head);
 
         Assert.Single(time.Delays);
         Assert.Contains(log, l => l.Contains("no answer within", StringComparison.Ordinal));

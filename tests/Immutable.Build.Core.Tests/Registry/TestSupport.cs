@@ -160,14 +160,31 @@ internal sealed class WireLog
 }
 
 /// <summary>
-/// A clock under test control: timers fire at once (so retry delays cost nothing) while the delays
-/// asked for are recorded and the clock moves forward by them.
+/// A clock under test control: waits fire at once (so retry delays cost nothing) while the delays asked for are
+/// recorded and the clock moves forward by them. A timer of <see cref="DeadlineFrom"/> or more is a deadline (the
+/// per-request timeout, 5 min by default), not a wait: it fires only when <see cref="Advance"/> passes it.
 /// </summary>
 internal sealed class FakeTime : TimeProvider
 {
     private readonly object _gate = new();
     private DateTimeOffset _now = new(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private readonly List<TimeSpan> _delays = [];
+    private readonly List<(DateTimeOffset Due, Action Fire)> _deadlines = [];
+
+    /// <summary>Timers this long or longer wait for <see cref="Advance"/>; no retry wait in these tests comes near it.</summary>
+    public TimeSpan DeadlineFrom { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Deadline timers armed and not yet fired or disposed.</summary>
+    public int PendingDeadlines
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _deadlines.Count;
+            }
+        }
+    }
 
     public IReadOnlyList<TimeSpan> Delays
     {
@@ -190,9 +207,17 @@ internal sealed class FakeTime : TimeProvider
 
     public void Advance(TimeSpan by)
     {
+        List<Action> due;
         lock (_gate)
         {
             _now += by;
+            due = _deadlines.Where(d => d.Due <= _now).Select(d => d.Fire).ToList();
+            _deadlines.RemoveAll(d => d.Due <= _now);
+        }
+
+        foreach (var fire in due)
+        {
+            fire();
         }
     }
 
@@ -213,6 +238,8 @@ internal sealed class FakeTime : TimeProvider
             Change(dueTime, Timeout.InfiniteTimeSpan);
         }
 
+        private void Fire() => ThreadPool.QueueUserWorkItem(_ => _callback(_state));
+
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
             if (dueTime == Timeout.InfiniteTimeSpan)
@@ -222,6 +249,12 @@ internal sealed class FakeTime : TimeProvider
 
             lock (_time._gate)
             {
+                if (dueTime >= _time.DeadlineFrom)
+                {
+                    _time._deadlines.Add((_time._now + dueTime, Fire));
+                    return true;
+                }
+
                 _time._delays.Add(dueTime);
                 _time._now += dueTime;
             }
@@ -232,6 +265,10 @@ internal sealed class FakeTime : TimeProvider
 
         public void Dispose()
         {
+            lock (_time._gate)
+            {
+                _time._deadlines.RemoveAll(d => d.Fire == (Action)Fire);
+            }
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
