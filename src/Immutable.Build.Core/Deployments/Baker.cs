@@ -63,7 +63,7 @@ public static partial class Baker
         var project = Path.GetFullPath(request.Project);
         if (!File.Exists(project) && !Directory.Exists(project))
         {
-            throw new ImmutableBuildException("IMB4002", $"The project {project} does not exist; give the path of the app's project file (or its folder).");
+            throw new ImmutableBuildException(BakeErrors.BakeProjectMissing, $"The project {project} does not exist; give the path of the app's project file (or its folder).");
         }
 
         var resultFile = Path.Combine(Path.GetTempPath(), $"immutable-bake-{Guid.NewGuid():N}.json");
@@ -89,7 +89,7 @@ public static partial class Baker
         {
             if (!PropertyName().IsMatch(name))
             {
-                throw ReleaseErrors.InvalidPropertyName(name);
+                throw BakeErrors.InvalidPropertyName(name);
             }
 
             arguments.Add($"-p:{name}={Escape(value)}");
@@ -148,7 +148,7 @@ public static partial class Baker
             }
             catch (System.ComponentModel.Win32Exception e)
             {
-                throw ReleaseErrors.DotnetNotStarted(info.FileName, e);
+                throw BakeErrors.DotnetNotStarted(info.FileName, e);
             }
 
             process.BeginOutputReadLine();
@@ -169,7 +169,7 @@ public static partial class Baker
                 var first = errors.FirstOrDefault(e => e.Code.StartsWith("IMB", StringComparison.Ordinal));
                 throw first.Code is not null
                     ? new ImmutableBuildException(first.Code, first.Message)
-                    : new ImmutableBuildException("IMB4003", $"dotnet publish of {project} failed with exit code {process.ExitCode}{(errors.Count == 0 ? "" : $": {errors[0].Code}: {errors[0].Message}")}. Its output above says why.");
+                    : new ImmutableBuildException(BakeErrors.BakePublishFailed, $"dotnet publish of {project} failed with exit code {process.ExitCode}{(errors.Count == 0 ? "" : $": {errors[0].Code}: {errors[0].Message}")}. Its output above says why.");
             }
 
             return Read(resultFile, project);
@@ -184,7 +184,7 @@ public static partial class Baker
     {
         if (!File.Exists(resultFile))
         {
-            throw ReleaseErrors.NoResults(project);
+            throw BakeErrors.NoResults(project);
         }
 
         using var doc = JsonDocument.Parse(File.ReadAllText(resultFile));
@@ -193,7 +193,7 @@ public static partial class Baker
         var manifestPath = Get("ImmutableReleaseManifest");
         if (manifestPath is null)
         {
-            throw new ImmutableBuildException("IMB4004", $"dotnet publish of {project} recorded no release: reference the Immutable.Build package in the project, and leave ImmutableEnabled unset (or true).");
+            throw new ImmutableBuildException(BakeErrors.BakeNoRelease, $"dotnet publish of {project} recorded no release: reference the Immutable.Build package in the project, and leave ImmutableEnabled unset (or true).");
         }
 
         var manifest = ReleaseManifestFile.Read(manifestPath);
