@@ -59,6 +59,7 @@ public sealed class DockerTargetProvider : IDeploymentTargetProvider
                 : throw DockerErrors.Setting(DockerSettings.StopGrace, stopGrace, "give " + Durations.Expected),
             GetEnvironmentVariable = environment,
             Log = context.Log.Detail,
+            Time = context.Time,
         };
     }
 

@@ -28,6 +28,6 @@ public sealed class LocalTargetProvider : IDeploymentTargetProvider
         var port = value is null ? LocalTargetOptions.DefaultProxyPort
             : int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p
             : throw new ImmutableBuildException("IMB6104", $"{PortProperty}='{value}' is not a TCP port; give a number from 1 to 65535.");
-        return new LocalTarget(new LocalTargetOptions(context.StateDirectory, context.HostAssembly, port) { Log = context.Log.Detail });
+        return new LocalTarget(new LocalTargetOptions(context.StateDirectory, context.HostAssembly, port) { Log = context.Log.Detail, Time = context.Time });
     }
 }
