@@ -123,7 +123,8 @@ internal sealed class InstanceServer : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
+        // Close alone: the managed HttpListener's Stop drops its endpoint, and a Close after it binds the port
+        // again to drop it once more, which fails when another test's listener has taken the port meanwhile.
         _listener.Close();
         try
         {
