@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Immutable.Build;
 
 /// <summary>
@@ -100,6 +102,24 @@ public static class AtomicFile
             return true;
         }
 
+        // File.Move without overwrite checks, then renames: two writers can both "win", the second over the first.
+        // link(2) fails with EEXIST when the name exists, atomically; Windows' MoveFileEx already is.
+        if (!OperatingSystem.IsWindows())
+        {
+            if (Link(temp, path) == 0)
+            {
+                DeleteQuietly(temp);
+                return true;
+            }
+
+            if (Marshal.GetLastPInvokeError() == AlreadyExists)
+            {
+                return false;
+            }
+
+            // A file system without hard links: the move below, with its small window.
+        }
+
         try
         {
             File.Move(temp, path, overwrite: false);
@@ -111,6 +131,12 @@ public static class AtomicFile
             return false;
         }
     }
+
+    private const int AlreadyExists = 17; // EEXIST on Linux and macOS
+
+    [DllImport("libc", EntryPoint = "link", SetLastError = true)]
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    private static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existing, [MarshalAs(UnmanagedType.LPUTF8Str)] string created);
 
     private static void DeleteQuietly(string temp)
     {
