@@ -18,7 +18,7 @@ public sealed record RetryPolicy
     /// <summary>Upper bound of one wait.</summary>
     public TimeSpan MaxDelay { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Spreads waits by up to ±20% so that many clients failing together do not retry together.</summary>
+    /// <summary>"Equal jitter": each wait is half fixed, half random (between half and all of the backoff), so many clients failing together do not retry together.</summary>
     public bool Jitter { get; init; } = true;
 
     /// <summary>Fixed waits before attempts 2, 3, ...; when set, it also fixes <see cref="MaxAttempts"/> (see <see cref="FromSchedule"/>).</summary>
@@ -42,8 +42,7 @@ public sealed record RetryPolicy
 
         var exponential = BaseDelay.TotalMilliseconds * Math.Pow(2, Math.Min(attempt - 1, 30));
         var capped = Math.Min(exponential, MaxDelay.TotalMilliseconds);
-        var spread = Jitter ? capped * (0.8 + (0.4 * Random.Shared.NextDouble())) : capped;
-        return TimeSpan.FromMilliseconds(Math.Min(spread, MaxDelay.TotalMilliseconds));
+        return TimeSpan.FromMilliseconds(Jitter ? (capped / 2) + (capped / 2 * Random.Shared.NextDouble()) : capped);
     }
 
     /// <summary>Throws when a value is out of range.</summary>

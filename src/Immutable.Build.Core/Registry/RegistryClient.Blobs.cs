@@ -120,7 +120,7 @@ public sealed partial class RegistryClient
 
                 return outcome.IsLast
                     ? throw RegistryErrors.Error(e.Code, $"Uploading blob {digest} to {Registry}/{repository} failed {outcome.Attempt} times. Last failure: {e.Message}", e)
-                    : ValueTask.FromResult(RetryDecision.Retry(e.Message, _transport.Backoff(outcome.Attempt)));
+                    : ValueTask.FromResult(RetryDecision.Retry(e.Message));
             },
             cancellationToken,
             (outcome, delay, reason) => _transport.LogLine($"upload of blob {digest} to {repository} failed ({reason}); restarting it in {delay.TotalSeconds:0.0} s (attempt {outcome.Attempt + 1} of {outcome.MaxAttempts})"));

@@ -48,13 +48,12 @@ public sealed record RegistryClientOptions
     /// <summary>Wraps the HTTP handler, so tests can watch the requests that go on the wire.</summary>
     internal Func<HttpMessageHandler, HttpMessageHandler>? WrapHandler { get; init; }
 
-    /// <summary>The attempts and capped exponential backoff of a request; the client adds its own jitter and honours Retry-After.</summary>
+    /// <summary>The attempts and jittered, capped exponential backoff of a request (a registry's Retry-After wins over it).</summary>
     internal RetryPolicy ToRetryPolicy() => new()
     {
         MaxAttempts = MaxAttempts,
         BaseDelay = RetryBaseDelay,
         MaxDelay = RetryMaxDelay,
-        Jitter = false,
     };
 
     internal void Validate()

@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Reflection;
-using System.Security.Cryptography;
 using System.Text.Json;
 
 namespace Immutable.Build.Registry;
@@ -62,7 +61,7 @@ internal sealed class RegistryTransport : IDisposable
 
     public RegistryClientOptions Options { get; }
 
-    /// <summary>Attempts and the capped exponential backoff of <see cref="Options"/>; <see cref="Backoff"/> spreads it.</summary>
+    /// <summary>Attempts and the jittered, capped exponential backoff of <see cref="Options"/>.</summary>
     public RetryPolicy RetryPolicy { get; }
 
     public SecretRedactor Secrets { get; } = new();
@@ -152,14 +151,6 @@ internal sealed class RegistryTransport : IDisposable
             (outcome, delay, reason) => LogLine($"{reason}; retrying in {delay.TotalSeconds:0.0} s (attempt {outcome.Attempt + 1} of {outcome.MaxAttempts})"));
     }
 
-    /// <summary>Base * 2^(attempt-1), capped, with "equal jitter": half fixed, half random, so clients that failed together spread out.</summary>
-    public TimeSpan Backoff(int attempt)
-    {
-        var capped = RetryPolicy.DelayAfter(attempt).TotalMilliseconds;
-        var jitter = RandomNumberGenerator.GetInt32(0, 1001) / 1000.0;
-        return TimeSpan.FromMilliseconds((capped / 2) + (capped / 2 * jitter));
-    }
-
     public void LogLine(string line) => Options.Log?.Invoke(Secrets.Redact(line));
 
     /// <summary>Throws IMB2009 (or a more precise code) for a status that is not success.</summary>
@@ -214,7 +205,7 @@ internal sealed class RegistryTransport : IDisposable
                 }
             }
 
-            return RetryDecision.Retry($"{Registry} answered {(int)response.StatusCode} {response.ReasonPhrase} to {what}", RetryAfter(response) ?? Backoff(outcome.Attempt));
+            return RetryDecision.Retry($"{Registry} answered {(int)response.StatusCode} {response.ReasonPhrase} to {what}", RetryAfter(response));
         }
 
         var failure = outcome.Error;
@@ -232,7 +223,7 @@ internal sealed class RegistryTransport : IDisposable
                 failure);
         }
 
-        return RetryDecision.Retry($"{what} to {Registry} failed: {Secrets.Redact(Reason(failure))}", Backoff(outcome.Attempt));
+        return RetryDecision.Retry($"{what} to {Registry} failed: {Secrets.Redact(Reason(failure))}");
     }
 
     private static Func<HttpRequestMessage> WithAuthorization(Func<HttpRequestMessage> create, AuthenticationHeaderValue? authorization) => () =>
