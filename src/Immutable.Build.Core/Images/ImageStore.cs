@@ -147,6 +147,7 @@ public sealed class ImageStore
 
         var written = 0;
         var path = BlobPath(digest);
+        byte[]? fresh = null;
         byte[] bytes;
         if (File.Exists(path) && await File.ReadAllBytesAsync(path, ct) is var stored && Digest.Of(stored) == digest)
         {
@@ -154,11 +155,9 @@ public sealed class ImageStore
         }
         else
         {
-            bytes = source is null
+            bytes = fresh = source is null
                 ? throw (File.Exists(path) ? ImageErrors.StoreCorrupt(Directory, $"the manifest {path} does not match its digest {digest}") : ImageErrors.NotInStore(Directory, digest.Value))
                 : await source.ReadManifestAsync(digest, ct);
-            AtomicFile.WriteAllBytes(path, bytes, overwrite: true);
-            written++;
         }
 
         var mediaType = ImageJson.SniffMediaType(bytes, null);
@@ -194,6 +193,13 @@ public sealed class ImageStore
                 await AtomicFile.WriteAsync(blob, (output, token) => input.CopyToAsync(output, 1 << 17, token), overwrite: true, ct);
                 written++;
             }
+        }
+
+        // The manifest last: a store that has it has all its blobs, whatever stopped a copy half-way.
+        if (fresh is not null)
+        {
+            AtomicFile.WriteAllBytes(path, fresh, overwrite: true);
+            written++;
         }
 
         return (mediaType, bytes.LongLength, written);
