@@ -70,10 +70,13 @@ public static class Deployer
         var retain = Retain(options);
         var deployment = Open(options, log, recall: false);
         deployment.Remember();
-        var result = await deployment.Engine.DeployAsync(deployment.Scope, release, (options.Rollout ?? new RolloutOptions()).ToStrategy(), cancellationToken);
+        using var kept = await ReleaseStore.KeepAsync(State(options), deployment.Scope, release, log, options.Time, cancellationToken);
+        var result = await deployment.Engine.DeployAsync(deployment.Scope, kept.Release, (options.Rollout ?? new RolloutOptions()).ToStrategy(), cancellationToken);
         if (result.Succeeded)
         {
-            await PruneRegistryAsync(options, await deployment.Engine.PruneAsync(deployment.Scope, retain, cancellationToken), log, cancellationToken);
+            var pruned = await deployment.Engine.PruneAsync(deployment.Scope, retain, cancellationToken);
+            await ReleaseStore.PruneAsync(State(options), deployment.Scope, pruned, await deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken), log, options.Time, cancellationToken);
+            await PruneRegistryAsync(options, pruned, log, cancellationToken);
         }
 
         return result;
@@ -93,6 +96,7 @@ public static class Deployer
     {
         var deployment = Open(options, log, recall: true);
         var result = await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken);
+        await ReleaseStore.PruneAsync(State(options), deployment.Scope, result, await deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken), log, options.Time, cancellationToken);
         await PruneRegistryAsync(options, result, log, cancellationToken);
         return result;
     }
@@ -133,6 +137,8 @@ public static class Deployer
         ArgumentNullException.ThrowIfNull(options);
         return options.HostAssembly is { Length: > 0 } h ? h : DefaultHostAssembly();
     }
+
+    private static string State(DeploymentOptions options) => StateDirectory(options.StateDirectory, options.GetEnvironmentVariable);
 
     private static int Retain(DeploymentOptions options) => options.Retain >= 0 ? options.Retain
         : throw new ImmutableBuildException("IMB6102", $"ImmutableRetain='{options.Retain}' is not a whole number; give how many previous releases to keep, e.g. 2.");

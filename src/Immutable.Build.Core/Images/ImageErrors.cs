@@ -87,6 +87,21 @@ internal static class ImageErrors
     public const string LayoutIndexInvalidCode = "IMB3090";
 
     [ErrorCode(
+        "The image store in the state directory (<state>/images) is damaged: its index.json or a holds file cannot be read, or a stored blob no longer matches its digest and there is no copy to restore it from.",
+        "Delete the file the message names (or the whole images folder); the next deploy of a release copies it in again, and a release whose OCI layout is gone must be published again.")]
+    public const string StoreCorruptCode = "IMB3091";
+
+    [ErrorCode(
+        "The image store in the state directory stayed locked by another deploy or prune for the whole wait.",
+        "Wait for the other deploy to finish, or stop it; a process that died releases the lock by itself.")]
+    public const string StoreLockedCode = "IMB3092";
+
+    [ErrorCode(
+        "A release's image is not in the image store of the state directory any more: retention pruned it (the store keeps what ImmutableRetain keeps, plus the release a plain rollback returns to).",
+        "Publish that release again and deploy it, or raise ImmutableRetain so that rollbacks can reach further back.")]
+    public const string NotInStoreCode = "IMB3093";
+
+    [ErrorCode(
         "The image source cannot be read: unknown form, missing OCI layout, or no manifest with the release's digest.",
         "Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.")]
     public const string ImageSourceCode = "IMB7005";
@@ -103,6 +118,15 @@ internal static class ImageErrors
 
     public static ImmutableBuildException ImageSource(string source, string why, Exception? inner = null) =>
         new(ImageSourceCode, $"The image source '{source}' cannot be read: {why}. Give oci:<layout folder> or registry/repository@sha256:..., and publish the release again when it is gone.", inner);
+
+    public static ImmutableBuildException StoreCorrupt(string store, string why) =>
+        new(StoreCorruptCode, $"The image store {store} is damaged: {why}. Delete that file (or the folder {store}); the next deploy of a release copies it in again, and a release whose OCI layout is gone must be published again.");
+
+    public static ImmutableBuildException StoreLocked(string store, string lockFile, TimeSpan waited) =>
+        new(StoreLockedCode, $"The image store {store} stayed locked by another deploy or prune for {waited.TotalMinutes:0} minutes ({lockFile}). Wait for it to finish, or stop it; a process that died releases the lock by itself.");
+
+    public static ImmutableBuildException NotInStore(string store, string digest) =>
+        new(NotInStoreCode, $"The image {digest} is not in the image store {store}: retention pruned it (the store keeps what ImmutableRetain keeps, plus the release a plain rollback returns to). Publish that release again and deploy it, or raise ImmutableRetain so that rollbacks can reach further back.");
 
     public static ImmutableBuildException UnsafeLayer(string layer, string entry, string why) =>
         new(UnsafeLayerCode, $"Layer {layer} holds the unsafe entry '{entry}' ({why}). Do not run this image; rebuild it from trusted sources.");
