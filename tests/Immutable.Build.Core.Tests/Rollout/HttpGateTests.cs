@@ -53,11 +53,32 @@ public sealed class HttpGateTests : IDisposable
         var bad = await DriveAsync(time, evaluation, FakeClocked.Interval);
         Assert.Equal(GateVerdict.Failed, bad.Verdict);
         Assert.Contains("answered 503", bad.Detail, StringComparison.Ordinal);
+        Assert.Contains("within 0.6s (ImmutableHealthTimeout)", bad.Detail, StringComparison.Ordinal);
         Assert.True(time.GetUtcNow() - started >= TimeSpan.FromMilliseconds(500));
 
         var dead = await DriveAsync(time, new HttpGate(FakeClocked).EvaluateAsync(Context("v3", 1, $"http://127.0.0.1:{FreePort()}/", time), Ct), FakeClocked.Interval);
         Assert.Equal(GateVerdict.Failed, dead.Verdict);
         Assert.Equal("IMB6009", Assert.Throws<ImmutableBuildException>(() => new HttpGate(new HttpGateOptions { Path = "healthz" })).Code);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task A_404_fails_at_once_naming_ImmutableHealthPath_and_no_clock_time_passes()
+    {
+        var time = new FakeTimeProvider();
+        var started = time.GetUtcNow();
+
+        // Nothing moves the fake clock: only a gate that stops at the first 404 completes.
+        var ct = TestContext.Current.CancellationToken;
+        var missing = await new HttpGate(FakeClocked with { Path = "/healthz-missing" }).EvaluateAsync(Context("v1", 2, time: time), ct).WaitAsync(TimeSpan.FromSeconds(10), ct);
+
+        Assert.Equal(GateVerdict.Failed, missing.Verdict);
+        Assert.Contains("answered 404", missing.Detail, StringComparison.Ordinal);
+        Assert.Contains("set ImmutableHealthPath", missing.Detail, StringComparison.Ordinal);
+        Assert.Equal(started, time.GetUtcNow());
+
+        // Where the app's health endpoint is, the same instances pass.
+        _server.HealthPaths.Add("health");
+        Assert.True((await new HttpGate(Fast with { Path = "/health" }).EvaluateAsync(Context("v1", 2), ct)).Passed);
     }
 
     [Fact]
