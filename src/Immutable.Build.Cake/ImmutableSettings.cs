@@ -71,7 +71,7 @@ public sealed class ImmutableBakeSettings
 /// <summary>Where an app runs: the target and its settings. The base of the rollout, rollback, status and prune settings.</summary>
 public abstract class ImmutableTargetSettings
 {
-    /// <summary>The target: local or docker. Default: for a rollout local; otherwise the target of the app's last rollout, else local.</summary>
+    /// <summary>The target: local or docker. Default: the target of the app's last rollout, else local.</summary>
     public string? Target { get; set; }
 
     /// <summary>The app (release.json's app); taken from the release when one is given, else the one app the state remembers.</summary>
@@ -99,16 +99,28 @@ public abstract class ImmutableTargetSettings
     public string? DockerHostBatch { get; set; }
 
     /// <summary>
-    /// Any target's setting by its MSBuild property (ImmutableDockerMemory, ...), as that property's value. Except in a
-    /// rollout, a setting not given is the one of the app's last rollout on the same target.
+    /// Any target's setting by its MSBuild property (ImmutableDockerMemory, ...), as that property's value. A setting
+    /// not given is the one of the app's last rollout on the same target.
     /// </summary>
     public IDictionary<string, string> TargetSettings { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
-    /// <summary>The HTTP gate's path (default /healthz).</summary>
+    /// <summary>The HTTP gate's path. Null: that of the app's last successful rollout, else /healthz.</summary>
     public string? HealthPath { get; set; }
 
-    /// <summary>How long an instance may take to become healthy (default 60s).</summary>
+    /// <summary>How long an instance may take to become healthy. Null: that of the app's last successful rollout, else 60s.</summary>
     public TimeSpan? HealthTimeout { get; set; }
+
+    /// <summary>The release-identity gate: auto (checked when the app answers /version), true (required) or false. Null: the last successful rollout's, else auto.</summary>
+    public string? CheckReleaseIdentity { get; set; }
+
+    /// <summary>A Prometheus server for the metric gate; "none": no metric gate. Null: the last successful rollout's, if any.</summary>
+    public string? PrometheusUrl { get; set; }
+
+    /// <summary>PromQL for the metric gate; {release} and {group} are replaced.</summary>
+    public string? PrometheusQuery { get; set; }
+
+    /// <summary>The metric gate's success condition, e.g. "&lt; 0.01".</summary>
+    public string? PrometheusCondition { get; set; }
 
     internal virtual DeploymentOptions ToOptions() => new()
     {
@@ -117,8 +129,11 @@ public abstract class ImmutableTargetSettings
         Environment = string.IsNullOrWhiteSpace(Environment) ? Deployer.DefaultEnvironment : Environment.Trim(),
         StateDirectory = string.IsNullOrWhiteSpace(StateDirectory) ? null : StateDirectory,
         TargetSettings = AllTargetSettings(),
-        HealthPath = string.IsNullOrWhiteSpace(HealthPath) ? "/healthz" : HealthPath,
-        HealthTimeout = HealthTimeout ?? TimeSpan.FromSeconds(60),
+        HealthPath = string.IsNullOrWhiteSpace(HealthPath) ? null : HealthPath,
+        HealthTimeout = HealthTimeout,
+        CheckReleaseIdentity = DeploymentSettings.ParseReleaseIdentityCheck(CheckReleaseIdentity),
+        Prometheus = DeploymentSettings.IsNone(PrometheusUrl) ? null : DeploymentSettings.ParsePrometheus(PrometheusUrl, PrometheusQuery, PrometheusCondition),
+        NoPrometheus = DeploymentSettings.IsNone(PrometheusUrl),
     };
 
     // A target's settings are its own to parse, so the typed ones go to it as the text of their property.
@@ -167,15 +182,6 @@ public sealed class ImmutableRolloutSettings : ImmutableTargetSettings
     /// <summary>How long the analysis gates observe after each traffic step.</summary>
     public TimeSpan? AnalysisWindow { get; set; }
 
-    /// <summary>A Prometheus server for the metric gate.</summary>
-    public string? PrometheusUrl { get; set; }
-
-    /// <summary>PromQL for the metric gate; {release} and {group} are replaced.</summary>
-    public string? PrometheusQuery { get; set; }
-
-    /// <summary>The metric gate's success condition, e.g. "&lt; 0.01".</summary>
-    public string? PrometheusCondition { get; set; }
-
     /// <summary>Previous releases kept on the target (default 2).</summary>
     public int? Retain { get; set; }
 
@@ -185,7 +191,6 @@ public sealed class ImmutableRolloutSettings : ImmutableTargetSettings
     internal override DeploymentOptions ToOptions() => base.ToOptions() with
     {
         Rollout = Rollout(),
-        Prometheus = DeploymentSettings.ParsePrometheus(PrometheusUrl, PrometheusQuery, PrometheusCondition),
         Retain = Retain ?? 2,
         InstanceEnvironment = new Dictionary<string, string>(InstanceEnvironment, StringComparer.Ordinal),
     };

@@ -19,13 +19,22 @@ internal static class ImmutableCli
 {
     private static readonly Option<string?> App = new("--app") { Description = "The app (release.json's app). Default: the app of the release given or of ./release.json, else the one app the state remembers." };
     private static readonly Option<string?> Environment = new("--environment", "-e") { Description = "The environment. Default: default." };
-    private static readonly Option<string?> Target = new("--target") { Description = $"The deployment target: {string.Join(", ", TargetProviders.All().Select(p => p.Name))}. Default for all but deploy: the target of the app's last rollout, else local; its settings not given here are those of that rollout." };
+    private static readonly Option<string?> Target = new("--target") { Description = $"The deployment target: {string.Join(", ", TargetProviders.All().Select(p => p.Name))}. Default: the target of the app's last rollout, else local; its settings not given here are those of that rollout." };
     private static readonly Option<string?> StateDir = new("--state-dir") { Description = "The state directory. Default: $IMMUTABLE_STATE_DIR, else ~/.local/state/immutable-build." };
 
     // One option per setting each target declares: a target shipped beside Core brings its options with it.
     private static readonly IReadOnlyList<(TargetSetting Setting, Option<string?> Option)> TargetOptions =
         TargetProviders.All().SelectMany(p => p.Settings).DistinctBy(s => s.Option, StringComparer.Ordinal)
             .Select(s => (s, new Option<string?>(s.Option) { Description = s.Description })).ToList();
+
+    // The gates: not given, the scope's last successful rollout's apply, so a rollback probes what the deploy probed.
+    private static readonly Option<string?> HealthPath = new("--health-path") { Description = "The HTTP gate's path (ImmutableHealthPath). Default: the last successful rollout's, else /healthz." };
+    private static readonly Option<string?> HealthTimeout = new("--health-timeout") { Description = "How long an instance may take to become healthy, e.g. 90s (ImmutableHealthTimeout). Default: the last successful rollout's, else 60s." };
+    private static readonly Option<string?> CheckReleaseIdentity = new("--check-release-identity") { Description = "auto (check when the app answers /version), true (require it) or false (ImmutableCheckReleaseIdentity). Default: the last successful rollout's, else auto." };
+    private static readonly Option<string?> PrometheusUrl = new("--prometheus-url") { Description = "A Prometheus server for the metric gate; none: no metric gate. Default: the last successful rollout's." };
+    private static readonly Option<string?> PrometheusQuery = new("--prometheus-query") { Description = "PromQL for the metric gate; {release} and {group} are replaced." };
+    private static readonly Option<string?> PrometheusCondition = new("--prometheus-condition") { Description = "The metric gate's success condition, e.g. '< 0.01'." };
+    private static readonly Option[] GateOptions = [HealthPath, HealthTimeout, CheckReleaseIdentity, PrometheusUrl, PrometheusQuery, PrometheusCondition];
 
     private static readonly Option<string> Output = new("--output", "-o") { Description = "text or json.", DefaultValueFactory = _ => "text" };
 
@@ -56,10 +65,10 @@ internal static class ImmutableCli
     private static Command Status()
     {
         var repair = new Option<bool>("--repair") { Description = "Converge an interrupted rollout (resume or roll back) before reporting." };
-        var command = Scoped(new Command("status", "What runs, per group: release, health, traffic weight; drift from the desired release."), Output, repair);
+        var command = Scoped(new Command("status", "What runs, per group: release, health, traffic weight; drift from the desired release."), [Output, repair, .. GateOptions]);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
-            var status = await Deployer.StatusAsync(Settings(parse).ToOptions(), parse.GetValue(repair), Log(parse), ct);
+            var status = await Deployer.StatusAsync(Gated(parse).ToOptions(), parse.GetValue(repair), Log(parse), ct);
             if (Json(parse))
             {
                 Console.WriteLine(JsonSerializer.Serialize(status, CliJson.Default.RolloutStatus));
@@ -122,20 +131,14 @@ internal static class ImmutableCli
         var canarySteps = new Option<string?>("--canary-steps") { Description = "Traffic percentages, e.g. 10;50;100." };
         var canaryPause = new Option<string?>("--canary-pause") { Description = "Pause after each canary step, e.g. 30s." };
         var analysisWindow = new Option<string?>("--analysis-window") { Description = "How long the metric gate observes after each traffic step, e.g. 30s." };
-        var prometheusUrl = new Option<string?>("--prometheus-url") { Description = "A Prometheus server for the metric gate." };
-        var prometheusQuery = new Option<string?>("--prometheus-query") { Description = "PromQL for the metric gate; {release} and {group} are replaced." };
-        var prometheusCondition = new Option<string?>("--prometheus-condition") { Description = "The metric gate's success condition, e.g. '< 0.01'." };
-        var command = Scoped(new Command("deploy", "Roll a release out by replacing instances, with health gates and automatic rollback."), strategy, replicas, canarySteps, canaryPause, analysisWindow, prometheusUrl, prometheusQuery, prometheusCondition);
+        var command = Scoped(new Command("deploy", "Roll a release out by replacing instances, with health gates and automatic rollback."), [strategy, replicas, canarySteps, canaryPause, analysisWindow, .. GateOptions]);
         command.Arguments.Add(release);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
             var value = parse.GetValue(release)!;
-            var options = (Settings(parse) with
+            var options = (Gated(parse) with
             {
                 Rollout = new RolloutSettings { Strategy = parse.GetValue(strategy), Replicas = parse.GetValue(replicas), CanarySteps = parse.GetValue(canarySteps), CanaryPause = parse.GetValue(canaryPause), AnalysisWindow = parse.GetValue(analysisWindow) },
-                PrometheusUrl = parse.GetValue(prometheusUrl),
-                PrometheusQuery = parse.GetValue(prometheusQuery),
-                PrometheusCondition = parse.GetValue(prometheusCondition),
             }).ToOptions();
             var result = File.Exists(value)
                 ? await Deployer.DeployAsync(options, value, Log(parse), ct)
@@ -148,8 +151,8 @@ internal static class ImmutableCli
     private static Command Rollback()
     {
         var to = new Option<string?>("--to") { Description = "The release id to return to. Default: the previous successful release." };
-        var command = Scoped(new Command("rollback", "Redeploy an earlier release by digest (pulled again, whatever is left on the host)."), to);
-        command.SetAction((parse, ct) => Guarded(async () => Finish(await Deployer.RollbackAsync(Settings(parse).ToOptions(), parse.GetValue(to), Log(parse), ct))));
+        var command = Scoped(new Command("rollback", "Redeploy an earlier release by digest (pulled again, whatever is left on the host)."), [to, .. GateOptions]);
+        command.SetAction((parse, ct) => Guarded(async () => Finish(await Deployer.RollbackAsync(Gated(parse).ToOptions(), parse.GetValue(to), Log(parse), ct))));
         return command;
     }
 
@@ -201,6 +204,16 @@ internal static class ImmutableCli
         StateDirectory = parse.GetValue(StateDir),
         TargetSettings = TargetOptions.Select(o => (o.Setting.Property, Value: parse.GetValue(o.Option)))
             .Where(o => !string.IsNullOrWhiteSpace(o.Value)).ToDictionary(o => o.Property, o => o.Value!, StringComparer.OrdinalIgnoreCase),
+    };
+
+    private static DeploymentSettings Gated(ParseResult parse) => Settings(parse) with
+    {
+        HealthPath = parse.GetValue(HealthPath),
+        HealthTimeout = parse.GetValue(HealthTimeout),
+        CheckReleaseIdentity = parse.GetValue(CheckReleaseIdentity),
+        PrometheusUrl = parse.GetValue(PrometheusUrl),
+        PrometheusQuery = parse.GetValue(PrometheusQuery),
+        PrometheusCondition = parse.GetValue(PrometheusCondition),
     };
 
     private static async Task<ReleaseRef> FromLedgerAsync(DeploymentOptions settings, string idOrDigest, CancellationToken ct)

@@ -8,7 +8,7 @@ namespace Immutable.Build.Deployments;
 /// <summary>
 /// The one entry point the adapters call to roll out, roll back, prune and inspect: it turns
 /// <see cref="DeploymentOptions"/> into a target, gates and an engine. A rollout records its target in the state
-/// directory (<see cref="RememberedTargets"/>); status, rollback, prune and history fill in from it what is not given.
+/// directory (<see cref="RememberedTargets"/>), and a successful one its gates; every later call fills in from it what is not given.
 /// </summary>
 public static class Deployer
 {
@@ -62,18 +62,19 @@ public static class Deployer
         return result;
     }
 
-    /// <summary>Rolls a release out (resuming or rolling back an interrupted rollout first), then applies retention. A deploy uses exactly the target settings it is given.</summary>
+    /// <summary>Rolls a release out (resuming or rolling back an interrupted rollout first), then applies retention.</summary>
     public static async Task<RolloutResult> DeployAsync(DeploymentOptions options, ReleaseRef release, ReleaseLog log, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         // Checked before the rollout: found only after it, a bad value would fail a deploy whose release already serves.
         var retain = Retain(options);
-        var deployment = Open(options, log, recall: false);
-        deployment.Remember();
+        var deployment = Open(options, log);
+        deployment.Remember(false);
         using var kept = await ReleaseStore.KeepAsync(State(options), deployment.Scope, release, log, options.Time, cancellationToken);
         var result = await deployment.Engine.DeployAsync(deployment.Scope, kept.Release, (options.Rollout ?? new RolloutOptions()).ToStrategy(), cancellationToken);
         if (result.Succeeded)
         {
+            deployment.Remember(true);
             var pruned = await deployment.Engine.PruneAsync(deployment.Scope, retain, cancellationToken);
             await ReleaseStore.PruneAsync(State(options), deployment.Scope, pruned, await deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken), log, options.Time, cancellationToken);
             await PruneRegistryAsync(options, pruned, log, cancellationToken);
@@ -83,18 +84,24 @@ public static class Deployer
     }
 
     /// <summary>Rolls back to the previous (or the named) successful release, by digest.</summary>
-    public static Task<RolloutResult> RollbackAsync(DeploymentOptions options, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
+    public static async Task<RolloutResult> RollbackAsync(DeploymentOptions options, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, log, recall: true);
-        deployment.Remember();
+        var deployment = Open(options, log);
+        deployment.Remember(false);
         // Without strategy options, the rollback uses the replica count of what runs now.
-        return deployment.Engine.RollbackAsync(deployment.Scope, toReleaseId, options.Rollout?.ToStrategy(), cancellationToken);
+        var result = await deployment.Engine.RollbackAsync(deployment.Scope, toReleaseId, options.Rollout?.ToStrategy(), cancellationToken);
+        if (result.Succeeded)
+        {
+            deployment.Remember(true);
+        }
+
+        return result;
     }
 
     /// <summary>Keeps the current and <see cref="DeploymentOptions.Retain"/> previous releases on the target.</summary>
     public static async Task<PruneResult> PruneAsync(DeploymentOptions options, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, log, recall: true);
+        var deployment = Open(options, log);
         var result = await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken);
         await ReleaseStore.PruneAsync(State(options), deployment.Scope, result, await deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken), log, options.Time, cancellationToken);
         await PruneRegistryAsync(options, result, log, cancellationToken);
@@ -104,14 +111,14 @@ public static class Deployer
     /// <summary>What runs, per group, with drift; repairs an interrupted rollout when asked.</summary>
     public static Task<RolloutStatus> StatusAsync(DeploymentOptions options, bool repair, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, log, recall: true);
+        var deployment = Open(options, log);
         return deployment.Engine.StatusAsync(deployment.Scope, repair, cancellationToken);
     }
 
     /// <summary>The release ledger of the scope.</summary>
     public static Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentOptions options, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, ReleaseLog.None, recall: true);
+        var deployment = Open(options, ReleaseLog.None);
         return deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken);
     }
 
@@ -177,13 +184,13 @@ public static class Deployer
         }
     }
 
-    private static Deployment Open(DeploymentOptions options, ReleaseLog log, bool recall)
+    private static Deployment Open(DeploymentOptions options, ReleaseLog log)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
         var state = StateDirectory(options.StateDirectory, options.GetEnvironmentVariable);
         var scope = new DeploymentScope(App(options, state), options.Environment);
-        var remembered = recall ? RememberedTargets.Load(state, scope) : null;
+        var remembered = RememberedTargets.Load(state, scope);
         var provider = TargetProviders.Find(options.Target ?? remembered?.Target ?? LocalTargetProvider.TargetName, options.TargetProviders);
         var settings = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         if (remembered is not null && string.Equals(remembered.Target, provider.Name, StringComparison.OrdinalIgnoreCase))
@@ -209,17 +216,12 @@ public static class Deployer
             Log = log,
             Time = options.Time,
         });
-        var health = new List<IRolloutGate> { new HttpGate(new HttpGateOptions { Path = options.HealthPath, Timeout = options.HealthTimeout }) };
-        if (options.CheckReleaseIdentity)
-        {
-            health.Add(new ReleaseIdentityGate());
-        }
-
+        var gates = DeploymentGates.Given(options).Over(DeploymentGates.Remembered(remembered?.Gates));
         var engine = new RolloutEngine(target, new RolloutEngineOptions
         {
             StateDirectory = state,
-            HealthGates = health,
-            AnalysisGates = options.Prometheus is { } prometheus ? [new PrometheusGate(prometheus)] : [],
+            HealthGates = gates.HealthGates(),
+            AnalysisGates = gates.AnalysisGates(),
             InstanceEnvironment = options.InstanceEnvironment,
             Log = log,
             GetEnvironmentVariable = environment,
@@ -228,7 +230,11 @@ public static class Deployer
         var secret = provider.Settings.Where(s => s.Secret).Select(s => s.Property).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var declared = provider.Settings.Select(s => s.Property).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var kept = settings.Where(s => declared.Contains(s.Key) && !secret.Contains(s.Key)).ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase);
-        return new Deployment(engine, scope, () => RememberedTargets.Save(state, new RememberedTarget(scope.App, scope.Environment, provider.Name, kept)));
+        // The gates are remembered only once a rollout passed them: a failed one must not teach a rollback its mistake.
+        return new Deployment(engine, scope, succeeded => RememberedTargets.Save(state, new RememberedTarget(scope.App, scope.Environment, provider.Name, kept)
+        {
+            Gates = succeeded ? gates.ToRemembered() : remembered?.Gates ?? new Dictionary<string, string>(),
+        }));
     }
 
     // Next to this assembly in the tool and in the package's tasks folder: localhost/Immutable.Build.LocalHost.dll.
@@ -237,5 +243,5 @@ public static class Deployer
             ? beside
             : Path.Combine(Path.GetDirectoryName(typeof(Deployer).Assembly.Location)!, "localhost", "Immutable.Build.LocalHost.dll");
 
-    private sealed record Deployment(RolloutEngine Engine, DeploymentScope Scope, Action Remember);
+    private sealed record Deployment(RolloutEngine Engine, DeploymentScope Scope, Action<bool> Remember);
 }

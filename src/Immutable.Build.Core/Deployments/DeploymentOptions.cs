@@ -16,12 +16,12 @@ public sealed record DeploymentOptions
     /// <summary>The environment.</summary>
     public string Environment { get; init; } = Deployer.DefaultEnvironment;
 
-    /// <summary>The target's name (local, docker, ...); null: the scope's last target (status, rollback, prune, history), else local.</summary>
+    /// <summary>The target's name (local, docker, ...); null: the scope's last target, else local.</summary>
     public string? Target { get; init; }
 
     /// <summary>
     /// The target's settings by MSBuild property name (ImmutableLocalPort, ImmutableDockerHosts, ...). Empty values
-    /// count as not given. Besides a deploy, a setting not given is taken from the scope's last rollout on the same target.
+    /// count as not given. A setting not given is taken from the scope's last rollout on the same target.
     /// </summary>
     public IReadOnlyDictionary<string, string> TargetSettings { get; init; } = new Dictionary<string, string>();
 
@@ -34,17 +34,20 @@ public sealed record DeploymentOptions
     /// <summary>The strategy; null: blue-green with one instance, and for a rollback the replica count of what runs now.</summary>
     public RolloutOptions? Rollout { get; init; }
 
-    /// <summary>The HTTP health gate's path.</summary>
-    public string HealthPath { get; init; } = "/healthz";
+    /// <summary>The HTTP health gate's path; null: the scope's last successful rollout's, else /healthz.</summary>
+    public string? HealthPath { get; init; }
 
-    /// <summary>How long an instance may take to become healthy.</summary>
-    public TimeSpan HealthTimeout { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>How long an instance may take to become healthy; null: the scope's last successful rollout's, else 60s.</summary>
+    public TimeSpan? HealthTimeout { get; init; }
 
-    /// <summary>The instance's /version must name the release.</summary>
-    public bool CheckReleaseIdentity { get; init; } = true;
+    /// <summary>Whether the instance's /version must name the release; null: the scope's last successful rollout's, else auto.</summary>
+    public ReleaseIdentityCheck? CheckReleaseIdentity { get; init; }
 
-    /// <summary>The Prometheus analysis gate, when there is one.</summary>
+    /// <summary>The Prometheus analysis gate; null: the scope's last successful rollout's, if it had one.</summary>
     public PrometheusGateOptions? Prometheus { get; init; }
+
+    /// <summary>True: no Prometheus gate, even when the scope remembers one (ImmutablePrometheusUrl=none).</summary>
+    public bool NoPrometheus { get; init; }
 
     /// <summary>Previous releases kept on the target.</summary>
     public int Retain { get; init; } = 2;

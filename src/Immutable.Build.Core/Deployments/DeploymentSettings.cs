@@ -32,16 +32,16 @@ public sealed record DeploymentSettings
     /// <summary>Strategy, replicas, canary steps, pauses.</summary>
     public RolloutSettings Rollout { get; init; } = new();
 
-    /// <summary>ImmutableHealthPath, default /healthz.</summary>
+    /// <summary>ImmutableHealthPath, default /healthz (empty: the scope's last successful rollout's).</summary>
     public string? HealthPath { get; init; }
 
     /// <summary>ImmutableHealthTimeout (seconds or 30s, 2m), default 60s.</summary>
     public string? HealthTimeout { get; init; }
 
-    /// <summary>ImmutableCheckReleaseIdentity: the instance's /version must name the release (default true).</summary>
+    /// <summary>ImmutableCheckReleaseIdentity: auto (default: checked when the app answers /version), true (required) or false.</summary>
     public string? CheckReleaseIdentity { get; init; }
 
-    /// <summary>ImmutablePrometheusUrl: a Prometheus server for the metric gate.</summary>
+    /// <summary>ImmutablePrometheusUrl: a Prometheus server for the metric gate; <c>none</c>: no metric gate, even one the scope remembers.</summary>
     public string? PrometheusUrl { get; init; }
 
     /// <summary>ImmutablePrometheusQuery: PromQL; {release} and {group} are replaced.</summary>
@@ -78,10 +78,11 @@ public sealed record DeploymentSettings
             StateDirectory = Given(StateDirectory),
             HostAssembly = Given(LocalHostAssembly),
             Rollout = Rollout.IsEmpty ? null : Rollout.ToOptions(),
-            HealthPath = string.IsNullOrWhiteSpace(HealthPath) ? "/healthz" : HealthPath,
-            HealthTimeout = RolloutSettings.ParseDuration("ImmutableHealthTimeout", HealthTimeout, TimeSpan.FromSeconds(60)),
-            CheckReleaseIdentity = !string.Equals(CheckReleaseIdentity?.Trim(), "false", StringComparison.OrdinalIgnoreCase),
-            Prometheus = ParsePrometheus(PrometheusUrl, PrometheusQuery, PrometheusCondition),
+            HealthPath = Given(HealthPath),
+            HealthTimeout = string.IsNullOrWhiteSpace(HealthTimeout) ? null : RolloutSettings.ParseDuration("ImmutableHealthTimeout", HealthTimeout, TimeSpan.Zero),
+            CheckReleaseIdentity = ParseReleaseIdentityCheck(CheckReleaseIdentity),
+            Prometheus = IsNone(PrometheusUrl) ? null : ParsePrometheus(PrometheusUrl, PrometheusQuery, PrometheusCondition),
+            NoPrometheus = IsNone(PrometheusUrl),
             Retain = string.IsNullOrWhiteSpace(Retain) ? 2
                 : int.TryParse(Retain, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
                 : throw new ImmutableBuildException("IMB6102", $"ImmutableRetain='{Retain}' is not a whole number; give how many previous releases to keep, e.g. 2."),
@@ -91,6 +92,19 @@ public sealed record DeploymentSettings
             TargetProviders = TargetProviders,
         };
     }
+
+    /// <summary>Parses ImmutableCheckReleaseIdentity: auto, true or false; null when empty (IMB6003 for anything else).</summary>
+    public static ReleaseIdentityCheck? ParseReleaseIdentityCheck(string? value) => value?.Trim().ToLowerInvariant() switch
+    {
+        null or "" => null,
+        "auto" => ReleaseIdentityCheck.Auto,
+        "true" => ReleaseIdentityCheck.Required,
+        "false" => ReleaseIdentityCheck.Off,
+        _ => throw RolloutErrors.Value("ImmutableCheckReleaseIdentity", value, "auto (check when the app answers /version, the default), true (require it) or false (do not check)"),
+    };
+
+    /// <summary>True for ImmutablePrometheusUrl=none: no metric gate, whatever the scope remembers.</summary>
+    public static bool IsNone(string? prometheusUrl) => string.Equals(prometheusUrl?.Trim(), "none", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>The Prometheus gate of a server, a query and a condition: none without a server, IMB6103 when one of them is missing.</summary>
     public static PrometheusGateOptions? ParsePrometheus(string? url, string? query, string? condition)

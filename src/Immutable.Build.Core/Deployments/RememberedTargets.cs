@@ -5,13 +5,16 @@ using Immutable.Build.Targets;
 
 namespace Immutable.Build.Deployments;
 
-/// <summary>What a scope remembers of the target of its last rollout: its name and its non-secret settings.</summary>
+/// <summary>What a scope remembers of its last rollout: the target's name and non-secret settings, and the gates of the last one that succeeded.</summary>
 /// <param name="App">The app.</param>
 /// <param name="Environment">The environment.</param>
 /// <param name="Target">The target's name (local, docker, ...).</param>
 /// <param name="Settings">The target's settings by MSBuild property name, secrets left out.</param>
 public sealed record RememberedTarget(string App, string Environment, string Target, IReadOnlyDictionary<string, string> Settings)
 {
+    /// <summary>The gate settings of the scope's last successful rollout by MSBuild property name (ImmutableHealthPath, ...): those given or remembered, not the defaults.</summary>
+    public IReadOnlyDictionary<string, string> Gates { get; init; } = new Dictionary<string, string>();
+
     /// <summary>The scope.</summary>
     [JsonIgnore]
     public DeploymentScope Scope => new(App, Environment);
@@ -32,7 +35,7 @@ public static class RememberedTargets
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            var file = new TargetFile { App = target.App, Environment = target.Environment, Target = target.Target, Settings = new SortedDictionary<string, string>(target.Settings.ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase), StringComparer.OrdinalIgnoreCase) };
+            var file = new TargetFile { App = target.App, Environment = target.Environment, Target = target.Target, Settings = Sorted(target.Settings), Gates = Sorted(target.Gates) };
             AtomicFile.WriteAllText(path, JsonSerializer.Serialize(file, TargetFileJson.Default.TargetFile), overwrite: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -58,6 +61,9 @@ public static class RememberedTargets
                 .OrderBy(t => t.App, StringComparer.Ordinal).ThenBy(t => t.Environment, StringComparer.Ordinal).ToList();
     }
 
+    private static SortedDictionary<string, string> Sorted(IReadOnlyDictionary<string, string> settings) =>
+        new(settings.ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase), StringComparer.OrdinalIgnoreCase);
+
     private static string PathOf(string stateDirectory, DeploymentScope scope) =>
         Path.Combine(Path.GetFullPath(stateDirectory), "targets", scope.Key + ".json");
 
@@ -69,6 +75,9 @@ public static class RememberedTargets
             var file = File.Exists(path) ? JsonSerializer.Deserialize(File.ReadAllText(path), TargetFileJson.Default.TargetFile) : null;
             return file is { App.Length: > 0, Environment.Length: > 0, Target.Length: > 0 }
                 ? new RememberedTarget(file.App, file.Environment, file.Target, new Dictionary<string, string>(file.Settings ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase))
+                {
+                    Gates = new Dictionary<string, string>(file.Gates ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase),
+                }
                 : null;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException)
@@ -87,6 +96,8 @@ internal sealed class TargetFile
     public string Target { get; set; } = "";
 
     public IDictionary<string, string>? Settings { get; set; }
+
+    public IDictionary<string, string>? Gates { get; set; }
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]

@@ -25,7 +25,10 @@ public sealed record HttpGateOptions
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
 }
 
-/// <summary>Every instance of the group must answer <see cref="HttpGateOptions.Path"/> with the expected status, several times in a row.</summary>
+/// <summary>
+/// Every instance of the group must answer <see cref="HttpGateOptions.Path"/> with the expected status, several times
+/// in a row. A 404 fails at once (the path is wrong, waiting cannot help); any other answer is asked again until the timeout.
+/// </summary>
 public sealed class HttpGate : IRolloutGate
 {
     private readonly HttpGateOptions _options;
@@ -76,8 +79,26 @@ public sealed class HttpGate : IRolloutGate
             HttpCompletionOption.ResponseHeadersRead,
             timing,
             time,
-            (response, _) => new ValueTask<ProbeAnswer>(new ProbeAnswer(response.StatusCode == _options.ExpectedStatus ? ProbeVerdict.Good : ProbeVerdict.Again, $"{url} answered {(int)response.StatusCode}")),
+            (response, _) => new ValueTask<ProbeAnswer>(Judge(url, response.StatusCode)),
             cancellationToken);
-        return failure is { } last ? $"{instance.Id}: {last.Detail} (after {_options.Timeout.TotalSeconds:0.#}s)" : null;
+        return failure switch
+        {
+            null => null,
+            { Verdict: ProbeVerdict.Failed } missing => $"{instance.Id}: {missing.Detail}",
+            { } last => $"{instance.Id}: no healthy answer within {_options.Timeout.TotalSeconds:0.#}s (ImmutableHealthTimeout); last: {last.Detail}",
+        };
+    }
+
+    private ProbeAnswer Judge(Uri url, HttpStatusCode status)
+    {
+        if (status == _options.ExpectedStatus)
+        {
+            return new ProbeAnswer(ProbeVerdict.Good, $"{url} answered {(int)status}");
+        }
+
+        // The app answers, but has no such endpoint: no wait makes one appear, so the gate says which property is wrong at once.
+        return status == HttpStatusCode.NotFound
+            ? new ProbeAnswer(ProbeVerdict.Failed, $"{url} answered 404: the app has no endpoint at {_options.Path}; set ImmutableHealthPath to its health endpoint (e.g. /health)")
+            : new ProbeAnswer(ProbeVerdict.Again, $"{url} answered {(int)status}");
     }
 }

@@ -52,4 +52,10 @@ public sealed record GateResult(string Gate, GateVerdict Verdict, string Detail)
 
     /// <summary>How long the evaluation took, filled in by the engine.</summary>
     public TimeSpan Duration { get; init; }
+
+    /// <summary>Something the user should see although the gate passed (e.g. a check it skipped); the engine logs it as a warning.</summary>
+    public GateWarning? Warning { get; init; }
 }
+
+/// <summary>A coded warning of a gate.</summary>
+public sealed record GateWarning(string Code, string Message);

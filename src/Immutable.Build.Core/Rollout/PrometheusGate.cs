@@ -94,7 +94,7 @@ public sealed partial class PrometheusGate : IRolloutGate
             var (value, error) = await QueryAsync(query, cancellationToken);
             if (error is not null)
             {
-                return new GateResult(Name, GateVerdict.Failed, $"{error} (query: {query})");
+                return new GateResult(Name, GateVerdict.Failed, $"{error} (query: {query}; {Properties})");
             }
 
             if (value is { } v)
@@ -102,7 +102,7 @@ public sealed partial class PrometheusGate : IRolloutGate
                 values.Add(v.ToString("G4", CultureInfo.InvariantCulture));
                 if (!Holds(v))
                 {
-                    return new GateResult(Name, GateVerdict.Failed, $"{query} = {v.ToString("G6", CultureInfo.InvariantCulture)}, which is not {_options.Condition.Trim()} (values: {Tail(values)})");
+                    return new GateResult(Name, GateVerdict.Failed, $"{query} = {v.ToString("G6", CultureInfo.InvariantCulture)}, which is not {_options.Condition.Trim()} (values: {Tail(values)}; {Properties})");
                 }
 
                 conforming++;
@@ -127,8 +127,11 @@ public sealed partial class PrometheusGate : IRolloutGate
 
         return _options.PassWhenNoData
             ? new GateResult(Name, GateVerdict.Passed, $"no data for {query} over the window; passing as configured")
-            : new GateResult(Name, GateVerdict.Inconclusive, $"no data for {query} over the window {context.Window.TotalSeconds:0.#}s");
+            : new GateResult(Name, GateVerdict.Inconclusive, $"no data for {query} over the window {context.Window.TotalSeconds:0.#}s (ImmutableAnalysisWindow; {Properties})");
     }
+
+    // Every failure says what changes the gate, so the reader need not know where it was configured.
+    private const string Properties = "the gate is ImmutablePrometheusQuery and ImmutablePrometheusCondition; ImmutablePrometheusUrl=none removes it";
 
     private bool Holds(double v) => _operator switch
     {

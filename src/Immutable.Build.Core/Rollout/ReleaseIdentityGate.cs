@@ -17,6 +17,12 @@ public sealed record ReleaseIdentityGateOptions
 
     /// <summary>How long one request may take.</summary>
     public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// True: every instance must answer the path. False (auto): when every instance answers it 404, the app has no
+    /// version endpoint and the gate passes with warning IMB6020, since there is nothing to check against.
+    /// </summary>
+    public bool Required { get; init; }
 }
 
 /// <summary>
@@ -52,14 +58,35 @@ public sealed class ReleaseIdentityGate : IRolloutGate
             return new GateResult(Name, GateVerdict.Failed, "the group has no instances");
         }
 
-        var wrong = await GateProbe.FailuresAsync(context.Instances, i => CheckAsync(i, context.Release.ReleaseId, context.Time, cancellationToken));
-        return wrong.Count == 0
-            ? new GateResult(Name, GateVerdict.Passed, $"{context.Instances.Count} instance(s) report release {context.Release.ReleaseId}")
-            : new GateResult(Name, GateVerdict.Failed, string.Join("; ", wrong.Take(3)));
+        var missing = 0;
+        var wrong = await GateProbe.FailuresAsync(context.Instances, async i =>
+        {
+            var (failure, noEndpoint) = await CheckAsync(i, context.Release.ReleaseId, context.Time, cancellationToken);
+            if (noEndpoint)
+            {
+                Interlocked.Increment(ref missing);
+            }
+
+            return failure;
+        });
+        if (wrong.Count == 0)
+        {
+            return new GateResult(Name, GateVerdict.Passed, $"{context.Instances.Count} instance(s) report release {context.Release.ReleaseId}");
+        }
+
+        // Only when no instance has the endpoint: one that has it while another does not runs something else.
+        if (!_options.Required && missing == context.Instances.Count)
+        {
+            var skipped = $"the app answers {_options.Path} with 404, so which release the instances run is not checked; serve {{\"releaseId\": \"<IMMUTABLE_RELEASE_ID>\"}} at {_options.Path} to have it checked, or set ImmutableCheckReleaseIdentity=false to say it is not wanted";
+            return new GateResult(Name, GateVerdict.Passed, "skipped: " + skipped) { Warning = new GateWarning(RolloutErrors.IdentityNotChecked, skipped) };
+        }
+
+        return new GateResult(Name, GateVerdict.Failed, $"{string.Join("; ", wrong.Take(3))} (ImmutableCheckReleaseIdentity=false turns this check off)");
     }
 
-    private async Task<string?> CheckAsync(InstanceInfo instance, string expected, TimeProvider time, CancellationToken cancellationToken)
+    private async Task<(string? Failure, bool NoEndpoint)> CheckAsync(InstanceInfo instance, string expected, TimeProvider time, CancellationToken cancellationToken)
     {
+        var noEndpoint = false;
         var url = GateHttp.Combine(instance.Address, _options.Path);
         var failure = await GateProbe.RunAsync(
             _http,
@@ -69,6 +96,13 @@ public sealed class ReleaseIdentityGate : IRolloutGate
             time,
             async (response, ct) =>
             {
+                if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+                {
+                    // The app answers but has no such endpoint: waiting would not make one appear.
+                    noEndpoint = true;
+                    return new ProbeAnswer(ProbeVerdict.Failed, $"{instance.Id}: {url} answered 404{(_options.Required ? $", but ImmutableCheckReleaseIdentity=true needs {_options.Path} to report the release" : "")}");
+                }
+
                 if (!response.IsSuccessStatusCode)
                 {
                     return new ProbeAnswer(ProbeVerdict.Again, $"{url} answered {(int)response.StatusCode}");
@@ -81,12 +115,12 @@ public sealed class ReleaseIdentityGate : IRolloutGate
                     : new ProbeAnswer(ProbeVerdict.Failed, $"{instance.Id} at {url} reports release '{reported ?? "(none)"}', expected '{expected}'");
             },
             cancellationToken);
-        return failure switch
+        return (failure switch
         {
             null => null,
             { Verdict: ProbeVerdict.Failed } wrong => wrong.Detail,
-            { } last => $"{instance.Id}: {last.Detail}",
-        };
+            { } last => $"{instance.Id}: no answer within {_options.Timeout.TotalSeconds:0.#}s; last: {last.Detail}",
+        }, noEndpoint);
     }
 
     private static string? ReadReleaseId(byte[] body)

@@ -63,6 +63,13 @@ public static class RolloutErrors
         "Check the PromQL in ImmutablePrometheusQuery against the Prometheus UI and that the address points at Prometheus.")]
     public const string PrometheusQuery = "IMB6010";
 
+    /// <summary>Warning: the app has no /version, so the release-identity gate (auto) checked nothing.</summary>
+    [ErrorCode(
+        "The release-identity gate is `auto` (ImmutableCheckReleaseIdentity unset) and every instance answered its /version with 404, so which release the instances run was not checked.",
+        "Serve {\"releaseId\": \"<IMMUTABLE_RELEASE_ID>\"} at /version to have it checked (ImmutableCheckReleaseIdentity=true requires it), or set ImmutableCheckReleaseIdentity=false to say it is not wanted.",
+        Warning = true)]
+    public const string IdentityNotChecked = "IMB6020";
+
     internal static ImmutableBuildException Value(string property, string? value, string expected) =>
         new(InvalidValue, $"{property}='{value}' is not valid: expected {expected}.");
 

@@ -259,7 +259,7 @@ public sealed class DeployerTests : IDisposable
             new RolloutOptions { Kind = RolloutKind.Canary, Replicas = 3, CanaryPause = TimeSpan.FromMilliseconds(500), AnalysisWindow = TimeSpan.FromMinutes(2) },
             options.Rollout! with { CanarySteps = null });
         Assert.Equal([10, 50, 100], options.Rollout.CanarySteps);
-        Assert.Equal(("/ready", TimeSpan.FromSeconds(90), false), (options.HealthPath, options.HealthTimeout, options.CheckReleaseIdentity));
+        Assert.Equal(("/ready", TimeSpan.FromSeconds(90), ReleaseIdentityCheck.Off), (options.HealthPath, options.HealthTimeout, options.CheckReleaseIdentity));
         Assert.Equal(new PrometheusGateOptions { Server = new Uri("http://127.0.0.1:9090"), Query = "rate(errors[1m])", Condition = "< 0.01" }, options.Prometheus);
         Assert.Equal((0, true), (options.Retain, options.PruneRegistry));
         Assert.Equal("hi", options.InstanceEnvironment["GREETING"]);
@@ -279,8 +279,77 @@ public sealed class DeployerTests : IDisposable
         Assert.Null(options.App);
         Assert.Null(options.Rollout);
         Assert.Null(options.Prometheus);
-        Assert.Equal((Deployer.DefaultEnvironment, "/healthz", TimeSpan.FromSeconds(60)), (options.Environment, options.HealthPath, options.HealthTimeout));
-        Assert.Equal((true, 2, false), (options.CheckReleaseIdentity, options.Retain, options.PruneRegistry));
+        // Gates not given stay null: the scope's remembered ones, else the defaults, apply when the deployment opens.
+        Assert.Equal((Deployer.DefaultEnvironment, null, null), (options.Environment, options.HealthPath, options.HealthTimeout));
+        Assert.Equal(((ReleaseIdentityCheck?)null, 2, false, false), (options.CheckReleaseIdentity, options.Retain, options.PruneRegistry, options.NoPrometheus));
+    }
+
+    [Theory]
+    [InlineData("auto", ReleaseIdentityCheck.Auto)]
+    [InlineData(" True ", ReleaseIdentityCheck.Required)]
+    [InlineData("false", ReleaseIdentityCheck.Off)]
+    public void ImmutableCheckReleaseIdentity_is_auto_true_or_false(string value, ReleaseIdentityCheck expected) =>
+        Assert.Equal(expected, new DeploymentSettings { CheckReleaseIdentity = value }.ToOptions().CheckReleaseIdentity);
+
+    [Fact]
+    public void A_bad_ImmutableCheckReleaseIdentity_is_IMB6003_naming_the_property_and_its_values()
+    {
+        var e = Assert.Throws<ImmutableBuildException>(() => new DeploymentSettings { CheckReleaseIdentity = "yes" }.ToOptions());
+        Assert.Equal("IMB6003", e.Code);
+        Assert.Contains("ImmutableCheckReleaseIdentity='yes'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("auto", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ImmutablePrometheusUrl_none_is_no_metric_gate_even_with_a_query()
+    {
+        var options = new DeploymentSettings { PrometheusUrl = " None ", PrometheusQuery = "up" }.ToOptions();
+        Assert.True(options.NoPrometheus);
+        Assert.Null(options.Prometheus);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task A_rollback_with_no_gate_option_probes_what_the_last_successful_deploy_probed_and_an_option_given_wins()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        // The app's health endpoint is /health, and it has no /version: the default gates would fail it.
+        _server.HealthPaths.Clear();
+        _server.HealthPaths.Add("health");
+        _server.WithoutVersion.UnionWith(["v1", "v2"]);
+        var deploy = Options() with { Target = "memory", HealthPath = "/health", HealthTimeout = TimeSpan.FromSeconds(5) };
+        Assert.True((await DriveAsync(_time, Deployer.DeployAsync(deploy, WriteRelease("v1"), ReleaseLog.None, ct))).Succeeded);
+        var warnings = new List<string>();
+        var log = new ReleaseLog(_ => { }, _ => { }, (code, w) => warnings.Add($"{code}: {w}"));
+        Assert.True((await DriveAsync(_time, Deployer.DeployAsync(Options() with { Target = "memory" }, WriteRelease("v2"), log, ct))).Succeeded);
+        // auto: /version answered 404, so the identity check was skipped, visibly.
+        Assert.Contains(warnings, w => w.StartsWith("IMB6020: ", StringComparison.Ordinal) && w.Contains("ImmutableCheckReleaseIdentity=false", StringComparison.Ordinal));
+
+        var rollback = await DriveAsync(_time, Deployer.RollbackAsync(Options() with { App = "hello" }, null, ReleaseLog.None, ct));
+
+        Assert.True(rollback.Succeeded, rollback.Reason);
+        Assert.Equal("v1", rollback.Release.ReleaseId);
+        Assert.Contains(rollback.Gates, g => g.Gate == "http /health" && g.Passed);
+        var remembered = RememberedTargets.Load(State, rollback.Scope)!.Gates;
+        Assert.Equal(("/health", "5000ms"), (remembered["ImmutableHealthPath"], remembered["ImmutableHealthTimeout"]));
+
+        // Given, an option wins over the remembered one (and this one fails at once: /healthz answers 404 here).
+        var wrong = await DriveAsync(_time, Deployer.RollbackAsync(Options() with { App = "hello", HealthPath = "/healthz" }, "v2", ReleaseLog.None, ct));
+        Assert.False(wrong.Succeeded);
+        Assert.Contains("ImmutableHealthPath", wrong.Reason, StringComparison.Ordinal);
+        // A failed rollout teaches the scope nothing.
+        Assert.Equal("/health", RememberedTargets.Load(State, rollback.Scope)!.Gates["ImmutableHealthPath"]);
+    }
+
+    [Fact(Timeout = 60_000)]
+    public async Task ImmutableCheckReleaseIdentity_true_fails_a_release_without_version_naming_the_property()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _server.WithoutVersion.Add("v1");
+
+        var result = await DriveAsync(_time, Deployer.DeployAsync(Options() with { Target = "memory", CheckReleaseIdentity = ReleaseIdentityCheck.Required }, WriteRelease("v1"), ReleaseLog.None, ct));
+
+        Assert.False(result.Succeeded);
+        Assert.Contains("answered 404, but ImmutableCheckReleaseIdentity=true needs /version", result.Reason, StringComparison.Ordinal);
     }
 
     [Theory]

@@ -53,11 +53,32 @@ public sealed class HttpGateTests : IDisposable
         var bad = await DriveAsync(time, evaluation, FakeClocked.Interval);
         Assert.Equal(GateVerdict.Failed, bad.Verdict);
         Assert.Contains("answered 503", bad.Detail, StringComparison.Ordinal);
+        Assert.Contains("within 0.6s (ImmutableHealthTimeout)", bad.Detail, StringComparison.Ordinal);
         Assert.True(time.GetUtcNow() - started >= TimeSpan.FromMilliseconds(500));
 
         var dead = await DriveAsync(time, new HttpGate(FakeClocked).EvaluateAsync(Context("v3", 1, $"http://127.0.0.1:{FreePort()}/", time), Ct), FakeClocked.Interval);
         Assert.Equal(GateVerdict.Failed, dead.Verdict);
         Assert.Equal("IMB6009", Assert.Throws<ImmutableBuildException>(() => new HttpGate(new HttpGateOptions { Path = "healthz" })).Code);
+    }
+
+    [Fact(Timeout = 30_000)]
+    public async Task A_404_fails_at_once_naming_ImmutableHealthPath_and_no_clock_time_passes()
+    {
+        var time = new FakeTimeProvider();
+        var started = time.GetUtcNow();
+
+        // Nothing moves the fake clock: only a gate that stops at the first 404 completes.
+        var ct = TestContext.Current.CancellationToken;
+        var missing = await new HttpGate(FakeClocked with { Path = "/healthz-missing" }).EvaluateAsync(Context("v1", 2, time: time), ct).WaitAsync(TimeSpan.FromSeconds(10), ct);
+
+        Assert.Equal(GateVerdict.Failed, missing.Verdict);
+        Assert.Contains("answered 404", missing.Detail, StringComparison.Ordinal);
+        Assert.Contains("set ImmutableHealthPath", missing.Detail, StringComparison.Ordinal);
+        Assert.Equal(started, time.GetUtcNow());
+
+        // Where the app's health endpoint is, the same instances pass.
+        _server.HealthPaths.Add("health");
+        Assert.True((await new HttpGate(Fast with { Path = "/health" }).EvaluateAsync(Context("v1", 2), ct)).Passed);
     }
 
     [Fact]
@@ -72,6 +93,33 @@ public sealed class HttpGateTests : IDisposable
         Assert.Contains("reports release 'v1', expected 'v2'", stale.Detail, StringComparison.Ordinal);
     }
 
+    [Fact(Timeout = 30_000)]
+    public async Task Auto_skips_the_release_identity_gate_with_IMB6020_when_no_instance_has_version_and_fails_a_mix()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        _server.WithoutVersion.Add("v5");
+        var time = new FakeTimeProvider();
+
+        // No clock time passes: a 404 is an answer, not a reason to wait.
+        var skipped = await new ReleaseIdentityGate().EvaluateAsync(Context("v5", 2, time: time), ct).WaitAsync(TimeSpan.FromSeconds(10), ct);
+        Assert.Equal(GateVerdict.Passed, skipped.Verdict);
+        Assert.Equal("IMB6020", skipped.Warning?.Code);
+        Assert.Contains("ImmutableCheckReleaseIdentity=false", skipped.Warning!.Message, StringComparison.Ordinal);
+
+        var required = await new ReleaseIdentityGate(new ReleaseIdentityGateOptions { Required = true }).EvaluateAsync(Context("v5", 1, time: time), ct).WaitAsync(TimeSpan.FromSeconds(10), ct);
+        Assert.Equal(GateVerdict.Failed, required.Verdict);
+        Assert.Contains("ImmutableCheckReleaseIdentity=true needs /version", required.Detail, StringComparison.Ordinal);
+
+        // One instance reports the release and one has no /version: they run different things.
+        _server.ReportedRelease["v6"] = "v5";
+        var mixed = Context("v5", 1, time: time);
+        mixed = mixed with { Instances = [.. mixed.Instances, mixed.Instances[0] with { Id = "i1", Address = new Uri($"http://127.0.0.1:{_server.Port}/i/v6/0/") }] };
+        var mix = await new ReleaseIdentityGate().EvaluateAsync(mixed, ct).WaitAsync(TimeSpan.FromSeconds(10), ct);
+        Assert.Equal(GateVerdict.Failed, mix.Verdict);
+        Assert.StartsWith("i0: http://127.0.0.1:", mix.Detail, StringComparison.Ordinal);
+        Assert.Null(mix.Warning);
+    }
+
     [Fact]
     public async Task The_release_identity_gate_waits_for_an_instance_that_does_not_answer_until_its_timeout()
     {
@@ -84,7 +132,8 @@ public sealed class HttpGateTests : IDisposable
 
         var silent = await DriveAsync(time, evaluation, options.Interval);
         Assert.Equal(GateVerdict.Failed, silent.Verdict);
-        Assert.StartsWith("i0: http://127.0.0.1:", silent.Detail, StringComparison.Ordinal);
+        Assert.StartsWith("i0: no answer within 1s; last: http://127.0.0.1:", silent.Detail, StringComparison.Ordinal);
+        Assert.EndsWith("(ImmutableCheckReleaseIdentity=false turns this check off)", silent.Detail, StringComparison.Ordinal);
         Assert.True(time.GetUtcNow() - started >= options.Timeout);
     }
 

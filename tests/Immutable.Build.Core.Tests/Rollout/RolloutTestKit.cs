@@ -117,6 +117,12 @@ internal sealed class InstanceServer : IDisposable
     /// <summary>Release id reported by /version per release (default: the release itself).</summary>
     public Dictionary<string, string> ReportedRelease { get; } = [];
 
+    /// <summary>The paths (last segment) that answer as the health endpoint (default healthz).</summary>
+    public HashSet<string> HealthPaths { get; } = ["healthz"];
+
+    /// <summary>Releases whose instances have no /version endpoint (they answer it 404).</summary>
+    public HashSet<string> WithoutVersion { get; } = [];
+
     public int Requests;
 
     public Uri AddressFor(LaunchRequest request, int index) => new($"http://127.0.0.1:{Port}/i/{request.Release.ReleaseId}/{index}/");
@@ -153,8 +159,8 @@ internal sealed class InstanceServer : IDisposable
             var parts = context.Request.Url!.AbsolutePath.Split('/', StringSplitOptions.RemoveEmptyEntries);
             var (status, body) = parts switch
             {
-                ["i", var release, _, "healthz"] => (HealthStatus.GetValueOrDefault(release, 200), "ok"),
-                ["i", var release, _, "version"] => (200, $$"""{"releaseId":"{{ReportedRelease.GetValueOrDefault(release, release)}}","commit":"abc"}"""),
+                ["i", var release, _, var path] when HealthPaths.Contains(path) => (HealthStatus.GetValueOrDefault(release, 200), "ok"),
+                ["i", var release, _, "version"] when !WithoutVersion.Contains(release) => (200, $$"""{"releaseId":"{{ReportedRelease.GetValueOrDefault(release, release)}}","commit":"abc"}"""),
                 _ => (404, "not found"),
             };
             context.Response.StatusCode = status;

@@ -35,6 +35,11 @@ internal sealed class StepContext(RolloutRun run, IDeploymentTarget target, Roll
         }
 
         Options.Log.Detail($"  gate {result.Gate} on {group}: {result.Verdict.ToString().ToLowerInvariant()}: {result.Detail}");
+        if (result.Warning is { } warning)
+        {
+            Options.Log.Warning(warning.Code, $"gate {result.Gate} on {group}: {warning.Message}");
+        }
+
         return result;
     }
 }
