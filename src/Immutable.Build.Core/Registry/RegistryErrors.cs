@@ -7,8 +7,8 @@ public static class RegistryErrors
 {
     /// <summary>The registry could not be reached.</summary>
     [ErrorCode(
-        "The registry could not be reached (DNS, refused or reset connection, TLS failure, timeout), even after retries.",
-        "Check the registry address and that it runs; for a plain-HTTP registry that is not on loopback, list its host:port in DOTNET_CONTAINER_INSECURE_REGISTRIES.")]
+        "The registry could not be reached (refused or reset connection, TLS failure, timeout) after retries, or at once when its name does not resolve or there is no route to it.",
+        "Check the registry address and that it runs; for a plain-HTTP registry that is not on loopback, list its host:port in DOTNET_CONTAINER_INSECURE_REGISTRIES. For a base image without internet access, set ContainerBaseImage=scratch or ImmutableBaseImageLayout=<OCI layout folder>.")]
     public const string Unreachable = "IMB2001";
 
     /// <summary>The registry kept failing with 5xx or 429.</summary>

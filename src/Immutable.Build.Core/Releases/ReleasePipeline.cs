@@ -95,7 +95,21 @@ public static class ReleasePipeline
             throw;
         }
 
-        var baseImage = await baseTask;
+        BaseImage baseImage;
+        try
+        {
+            baseImage = await baseTask;
+        }
+        catch (ImmutableBuildException e) when (e.Code == RegistryErrors.Unreachable && baseClient is not null)
+        {
+            // The SDK picks a base image from the internet when the project names none; say how to build without it.
+            throw RegistryErrors.Error(
+                RegistryErrors.Unreachable,
+                $"The base image {baseSource.Name} could not be fetched: {e.Message} Without access to {baseClient.Registry}, set ContainerBaseImage=scratch "
+                + "(an image of the app alone, for a self-contained app or the local target) or ImmutableBaseImageLayout=<folder of an OCI image layout that holds the base image>.",
+                e.InnerException);
+        }
+
         Phase("resolve base image (rest)");
         log.Detail($"base image {baseSource.Name}{(baseImage.ManifestDigest is { } bd ? " @ " + bd : "")}, {baseImage.Layers.Count} layers, {baseImage.Platform.Os}/{baseImage.Platform.Architecture}");
         var created = revision.CommitTime;
