@@ -98,7 +98,7 @@ public static class RegistryErrors
     /// <summary>The tag guard refused a tag.</summary>
     [ErrorCode(
         "A tag already points at other content than the image being pushed; nothing was written.",
-        "Publish a new commit, remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.")]
+        "If another commit reused a fixed ContainerImageTag(s), remove it so the commit names the release; if it is the same commit with other content (settings, SDK, base image, source URL, uncommitted changes), build it as before; or remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.")]
     public const string TagRefused = "IMB2016";
 
     /// <summary>A blob has no local content and could not be mounted.</summary>
@@ -144,8 +144,8 @@ public static class RegistryErrors
         return new ImmutableBuildException(
             TagRefused,
             $"Refusing to push {registry}/{repository}: {plural} {lines}, but this build produced {digest}. Nothing was pushed. "
-            + "The tag was pushed from other content: a different commit reusing the tag, a non-reproducible build, or someone re-tagged it. "
-            + $"Fix: publish a new commit (its tags derive from it), remove the tag '{first}' from the registry, "
-            + "or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.");
+            + "Either another commit reused a fixed tag (a ContainerImageTag(s) the commit does not own: remove it, so the release is named by its commit), "
+            + "or this is the same commit built with other content (other settings or labels, another SDK or base image, another source URL, uncommitted changes): build it as before, "
+            + $"or remove the tag '{first}' from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.");
     }
 }

@@ -115,8 +115,15 @@ public static class ReleasePipeline
         var created = revision.CommitTime;
 
         var image = ImageAssembler.Assemble(baseImage, layers, Settings(request, revision, baseImage, format, created));
-        var tags = request.UserTags.Count > 0 ? request.UserTags.Distinct(StringComparer.Ordinal).ToList() : [ReleaseTags.Primary(revision, policy, request.Version, image.Digest)];
-        var movingTags = request.MovingTags.Distinct(StringComparer.Ordinal).Where(t => !tags.Contains(t, StringComparer.Ordinal)).ToList();
+        // A moving name (latest, a branch) is a pointer, never the release id: the commit's tag is.
+        var (userTags, movingUserTags) = ReleaseTags.SplitMoving(request.UserTags, revision.Branch);
+        foreach (var moving in movingUserTags)
+        {
+            log.Warning(VersioningErrors.MovingUserTag, $"ContainerImageTag(s) has '{moving}', a name that moves from build to build, so it is written as a moving tag and the release keeps the commit's id. Move '{moving}' to ImmutableMovingTags to silence this, or give a tag that names one release.");
+        }
+
+        var tags = userTags.Count > 0 ? userTags.ToList() : [ReleaseTags.Primary(revision, policy, request.Version, image.Digest)];
+        var movingTags = request.MovingTags.Concat(movingUserTags).Distinct(StringComparer.Ordinal).Where(t => !tags.Contains(t, StringComparer.Ordinal)).ToList();
         var releaseId = tags[0];
         if (revision.IsDirty)
         {
@@ -290,7 +297,7 @@ public static class ReleasePipeline
         labels[AppLabel] = request.AppName;
         if (revision.RepositoryUrl is { } url)
         {
-            labels["org.opencontainers.image.source"] = url.EndsWith(".git", StringComparison.Ordinal) ? url[..^4] : url;
+            labels["org.opencontainers.image.source"] = SourceRevisionReader.NormalizeRepositoryUrl(url) ?? url;
         }
 
         if (!string.IsNullOrWhiteSpace(request.Version))
