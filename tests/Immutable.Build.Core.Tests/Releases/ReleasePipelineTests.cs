@@ -70,7 +70,7 @@ public sealed class ReleasePipelineTests : IDisposable
     [InlineData("main")]
     [InlineData("1")]
     [InlineData("1.2")]
-    public async Task A_moving_name_in_ContainerImageTags_is_a_moving_tag_with_IMB1102_and_the_release_id_stays_the_commits(string tag)
+    public async Task A_moving_name_in_ContainerImageTags_is_a_moving_tag_with_IMB1105_and_the_release_id_stays_the_commits(string tag)
     {
         var log = new RecordingLog();
 
@@ -79,7 +79,7 @@ public sealed class ReleasePipelineTests : IDisposable
         Assert.Equal(ReleaseProject.Commit[..12], result.ReleaseId);
         Assert.Equal([ReleaseProject.Commit[..12]], result.Manifest.Image.Tags);
         Assert.Equal([tag], result.Manifest.Image.MovingTags);
-        Assert.Contains(log.Warnings, w => w.Code == "IMB1102" && w.Message.Contains($"'{tag}'", StringComparison.Ordinal));
+        Assert.Contains(log.Warnings, w => w.Code == "IMB1105" && w.Message.Contains($"'{tag}'", StringComparison.Ordinal));
         Assert.Equal(Digest.Parse(result.Digest), LayoutIndex.Tags(_project.LayoutDirectory)[tag]);
     }
 
@@ -92,7 +92,7 @@ public sealed class ReleasePipelineTests : IDisposable
 
         Assert.Equal("1.2.3", result.ReleaseId);
         Assert.Equal(["latest"], result.Manifest.Image.MovingTags);
-        Assert.Single(log.Warnings, w => w.Code == "IMB1102");
+        Assert.Single(log.Warnings, w => w.Code == "IMB1105");
     }
 
     [Theory]
