@@ -7,8 +7,8 @@ public static class RegistryErrors
 {
     /// <summary>The registry could not be reached.</summary>
     [ErrorCode(
-        "The registry could not be reached (DNS, refused or reset connection, TLS failure, timeout), even after retries.",
-        "Check the registry address and that it runs; for a plain-HTTP registry that is not on loopback, list its host:port in DOTNET_CONTAINER_INSECURE_REGISTRIES.")]
+        "The registry could not be reached (refused or reset connection, TLS failure, timeout) after retries, or at once when its name does not resolve or there is no route to it.",
+        "Check the registry address and that it runs; for a plain-HTTP registry that is not on loopback, list its host:port in DOTNET_CONTAINER_INSECURE_REGISTRIES. For a base image without internet access, set ContainerBaseImage=scratch or ImmutableBaseImageLayout=<OCI layout folder>.")]
     public const string Unreachable = "IMB2001";
 
     /// <summary>The registry kept failing with 5xx or 429.</summary>
@@ -98,7 +98,7 @@ public static class RegistryErrors
     /// <summary>The tag guard refused a tag.</summary>
     [ErrorCode(
         "A tag already points at other content than the image being pushed; nothing was written.",
-        "Publish a new commit, remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.")]
+        "If another commit reused a fixed ContainerImageTag(s), remove it so the commit names the release; if it is the same commit with other content (settings, SDK, base image, source URL, uncommitted changes), build it as before; or remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.")]
     public const string TagRefused = "IMB2016";
 
     /// <summary>A blob has no local content and could not be mounted.</summary>
@@ -144,8 +144,8 @@ public static class RegistryErrors
         return new ImmutableBuildException(
             TagRefused,
             $"Refusing to push {registry}/{repository}: {plural} {lines}, but this build produced {digest}. Nothing was pushed. "
-            + "The tag was pushed from other content: a different commit reusing the tag, a non-reproducible build, or someone re-tagged it. "
-            + $"Fix: publish a new commit (its tags derive from it), remove the tag '{first}' from the registry, "
-            + "or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.");
+            + "Either another commit reused a fixed tag (a ContainerImageTag(s) the commit does not own: remove it, so the release is named by its commit), "
+            + "or this is the same commit built with other content (other settings or labels, another SDK or base image, another source URL, uncommitted changes): build it as before, "
+            + $"or remove the tag '{first}' from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.");
     }
 }

@@ -214,16 +214,35 @@ internal sealed class RegistryTransport : IDisposable
             return RetryDecision.Stop;
         }
 
-        if (outcome.IsLast)
+        // A name that does not resolve or a network with no route does not heal within a publish: fail now, not after the backoff.
+        var permanent = IsPermanentNetworkFailure(failure);
+        if (outcome.IsLast || permanent)
         {
             throw RegistryErrors.Error(
                 RegistryErrors.Unreachable,
-                $"{Registry} could not be reached for {what} after {outcome.Attempt} attempts: {Secrets.Redact(Reason(failure))}. Check the registry address and that it is running"
+                $"{Registry} could not be reached for {what} {(permanent ? "(not retried: the name does not resolve or there is no route to it)" : $"after {outcome.Attempt} attempts")}: {Secrets.Redact(Reason(failure))}. Check the registry address and that it is running"
                 + (IsPlainHttp ? "." : $"; a plain-HTTP registry outside loopback must be listed in DOTNET_CONTAINER_INSECURE_REGISTRIES."),
                 failure);
         }
 
         return RetryDecision.Retry($"{what} to {Registry} failed: {Secrets.Redact(Reason(failure))}");
+    }
+
+    /// <summary>DNS failures and missing routes; refused, reset and timed-out connections stay retryable (a registry that is starting).</summary>
+    internal static bool IsPermanentNetworkFailure(Exception failure)
+    {
+        if (failure is HttpRequestException { HttpRequestError: HttpRequestError.NameResolutionError })
+        {
+            return true;
+        }
+
+        return Inner<System.Net.Sockets.SocketException>(failure)?.SocketErrorCode is
+            System.Net.Sockets.SocketError.HostNotFound
+            or System.Net.Sockets.SocketError.NoData
+            or System.Net.Sockets.SocketError.TryAgain
+            or System.Net.Sockets.SocketError.NetworkUnreachable
+            or System.Net.Sockets.SocketError.HostUnreachable
+            or System.Net.Sockets.SocketError.NetworkDown;
     }
 
     private static Func<HttpRequestMessage> WithAuthorization(Func<HttpRequestMessage> create, AuthenticationHeaderValue? authorization) => () =>

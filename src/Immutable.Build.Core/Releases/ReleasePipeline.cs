@@ -95,14 +95,35 @@ public static class ReleasePipeline
             throw;
         }
 
-        var baseImage = await baseTask;
+        BaseImage baseImage;
+        try
+        {
+            baseImage = await baseTask;
+        }
+        catch (ImmutableBuildException e) when (e.Code == RegistryErrors.Unreachable && baseClient is not null)
+        {
+            // The SDK picks a base image from the internet when the project names none; say how to build without it.
+            throw RegistryErrors.Error(
+                RegistryErrors.Unreachable,
+                $"The base image {baseSource.Name} could not be fetched: {e.Message} Without access to {baseClient.Registry}, set ContainerBaseImage=scratch "
+                + "(an image of the app alone, for a self-contained app or the local target) or ImmutableBaseImageLayout=<folder of an OCI image layout that holds the base image>.",
+                e.InnerException);
+        }
+
         Phase("resolve base image (rest)");
         log.Detail($"base image {baseSource.Name}{(baseImage.ManifestDigest is { } bd ? " @ " + bd : "")}, {baseImage.Layers.Count} layers, {baseImage.Platform.Os}/{baseImage.Platform.Architecture}");
         var created = revision.CommitTime;
 
         var image = ImageAssembler.Assemble(baseImage, layers, Settings(request, revision, baseImage, format, created));
-        var tags = request.UserTags.Count > 0 ? request.UserTags.Distinct(StringComparer.Ordinal).ToList() : [ReleaseTags.Primary(revision, policy, request.Version, image.Digest)];
-        var movingTags = request.MovingTags.Distinct(StringComparer.Ordinal).Where(t => !tags.Contains(t, StringComparer.Ordinal)).ToList();
+        // A moving name (latest, a branch) is a pointer, never the release id: the commit's tag is.
+        var (userTags, movingUserTags) = ReleaseTags.SplitMoving(request.UserTags, revision.Branch);
+        foreach (var moving in movingUserTags)
+        {
+            log.Warning(VersioningErrors.MovingUserTag, $"ContainerImageTag(s) has '{moving}', a name that moves from build to build, so it is written as a moving tag and the release keeps the commit's id. Move '{moving}' to ImmutableMovingTags to silence this, or give a tag that names one release.");
+        }
+
+        var tags = userTags.Count > 0 ? userTags.ToList() : [ReleaseTags.Primary(revision, policy, request.Version, image.Digest)];
+        var movingTags = request.MovingTags.Concat(movingUserTags).Distinct(StringComparer.Ordinal).Where(t => !tags.Contains(t, StringComparer.Ordinal)).ToList();
         var releaseId = tags[0];
         if (revision.IsDirty)
         {
@@ -276,7 +297,7 @@ public static class ReleasePipeline
         labels[AppLabel] = request.AppName;
         if (revision.RepositoryUrl is { } url)
         {
-            labels["org.opencontainers.image.source"] = url.EndsWith(".git", StringComparison.Ordinal) ? url[..^4] : url;
+            labels["org.opencontainers.image.source"] = SourceRevisionReader.NormalizeRepositoryUrl(url) ?? url;
         }
 
         if (!string.IsNullOrWhiteSpace(request.Version))

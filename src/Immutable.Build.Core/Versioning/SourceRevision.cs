@@ -24,4 +24,7 @@ public sealed record SourceRevision(string Commit, bool IsDirty, DateTimeOffset 
 {
     /// <summary>The first 12 characters of the commit, the default tag.</summary>
     public string ShortCommit => Commit.Length > 12 ? Commit[..12] : Commit;
+
+    /// <summary>The branch checked out, when git names one (null when detached or not read from git).</summary>
+    public string? Branch { get; init; }
 }

@@ -43,7 +43,7 @@ public static class SourceRevisionReader
                 throw new ImmutableBuildException("IMB1002", $"ImmutableSourceRevision '{explicitRevision}' is not a commit SHA; give 7 to 64 hex characters, e.g. the output of `git rev-parse HEAD`.");
             }
 
-            return new SourceRevision(commit, false, fromGit?.CommitTime ?? SourceDateEpoch(Env) ?? DateTimeOffset.UnixEpoch, fromGit?.RepositoryUrl, RevisionOrigin.Explicit);
+            return new SourceRevision(commit, false, fromGit?.CommitTime ?? SourceDateEpoch(Env) ?? DateTimeOffset.UnixEpoch, fromGit?.RepositoryUrl, RevisionOrigin.Explicit) { Branch = fromGit?.Branch };
         }
 
         if (fromGit is not null)
@@ -83,6 +83,48 @@ public static class SourceRevisionReader
         return url;
     }
 
+    /// <summary>
+    /// One spelling per repository, so the source label (and with it the digest) does not depend on how the
+    /// remote was cloned: scp-like <c>git@host:o/r.git</c> and <c>ssh://git@host/o/r</c> become
+    /// <c>https://host/o/r</c>; credentials, a trailing <c>.git</c> and trailing slashes are dropped.
+    /// </summary>
+    public static string? NormalizeRepositoryUrl(string? url)
+    {
+        if (string.IsNullOrWhiteSpace(url))
+        {
+            return null;
+        }
+
+        url = url.Trim();
+        if (!url.Contains("://", StringComparison.Ordinal) && ScpLike.Match(url) is { Success: true } scp)
+        {
+            url = $"https://{scp.Groups["host"].Value}/{scp.Groups["path"].Value.TrimStart('/')}";
+        }
+
+        if (Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https" or "ssh" or "git" or "git+ssh" && uri.Host.Length > 0)
+        {
+            // The ssh or git port says nothing about where the web page is; only an http(s) port is kept.
+            var scheme = uri.Scheme == "http" ? "http" : "https";
+            var port = uri.Scheme is "http" or "https" && !uri.IsDefaultPort ? ":" + uri.Port.ToString(CultureInfo.InvariantCulture) : "";
+            return $"{scheme}://{uri.Host}{port}{TrimRepositoryPath(uri.AbsolutePath)}";
+        }
+
+        return TrimRepositoryPath(StripCredentials(url) ?? url);
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex ScpLike = new(@"^(?:[^@/\s]+@)?(?<host>[^:/\s]+):(?<path>[^\s]+)$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    private static string TrimRepositoryPath(string path)
+    {
+        path = path.TrimEnd('/');
+        if (path.EndsWith(".git", StringComparison.OrdinalIgnoreCase))
+        {
+            path = path[..^4].TrimEnd('/');
+        }
+
+        return path;
+    }
+
     private static bool IsSha(string value) => value.Length is >= 7 and <= 64 && value.All(char.IsAsciiHexDigitLower);
 
     private static DateTimeOffset? SourceDateEpoch(Func<string, string?> env) =>
@@ -110,10 +152,12 @@ public static class SourceRevisionReader
         var name = remotes.Contains("origin") ? "origin" : remotes.FirstOrDefault();
         if (name is not null)
         {
-            remote = StripCredentials(Git(options, "remote", "get-url", name));
+            remote = NormalizeRepositoryUrl(Git(options, "remote", "get-url", name));
         }
 
-        return new SourceRevision(head, dirty, commitTime, remote, RevisionOrigin.Git);
+        // The branch is a moving name: a user tag equal to it is not a release id.
+        var branch = Git(options, "symbolic-ref", "--short", "-q", "HEAD");
+        return new SourceRevision(head, dirty, commitTime, remote, RevisionOrigin.Git) { Branch = string.IsNullOrWhiteSpace(branch) ? null : branch };
     }
 
     private static string? Git(SourceRevisionOptions options, params string[] arguments)

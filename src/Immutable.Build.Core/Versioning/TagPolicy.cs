@@ -56,6 +56,39 @@ public static class ReleaseTags
         }
     }
 
+    /// <summary>
+    /// Whether a user-given tag names something that moves from build to build (latest, stable, a branch,
+    /// a partial version such as 1 or 1.2), so it can never identify one release.
+    /// </summary>
+    public static bool IsMovingName(string tag, string? branch)
+    {
+        ArgumentNullException.ThrowIfNull(tag);
+        var t = tag.Trim();
+        return MovingNames.Contains(t)
+            || (branch is { Length: > 0 } && (string.Equals(t, branch, StringComparison.OrdinalIgnoreCase) || string.Equals(t, Sanitize(branch), StringComparison.OrdinalIgnoreCase)))
+            || PartialVersion.IsMatch(t);
+    }
+
+    /// <summary>Splits user tags into release tags and moving names, keeping their order.</summary>
+    public static (IReadOnlyList<string> Release, IReadOnlyList<string> Moving) SplitMoving(IEnumerable<string> tags, string? branch)
+    {
+        ArgumentNullException.ThrowIfNull(tags);
+        var release = new List<string>();
+        var moving = new List<string>();
+        foreach (var tag in tags.Distinct(StringComparer.Ordinal))
+        {
+            (IsMovingName(tag, branch) ? moving : release).Add(tag);
+        }
+
+        return (release, moving);
+    }
+
+    private static readonly HashSet<string> MovingNames = new(
+        ["latest", "stable", "edge", "nightly", "current", "head", "main", "master", "dev", "develop", "development", "trunk", "release", "prod", "production", "staging"],
+        StringComparer.OrdinalIgnoreCase);
+
+    private static readonly System.Text.RegularExpressions.Regex PartialVersion = new(@"^v?\d+(\.\d+)?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.IgnoreCase);
+
     // SemVer build metadata ('+') is not allowed in tags.
     private static string Sanitize(string version) => new(version.Trim().Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '-').ToArray());
 }

@@ -26,4 +26,11 @@ public static class VersioningErrors
         "ContainerImageTags or ImmutableMovingTag holds an invalid tag.",
         "Use letters, digits, '_', '.' and '-', starting with a letter, digit or '_', at most 128 characters.")]
     public const string InvalidTag = "IMB1004";
+
+    /// <summary>Warning: a user tag is a moving name, so it was pushed as a moving tag, not as the release id.</summary>
+    [ErrorCode(
+        "ContainerImageTag or ContainerImageTags holds a moving name (latest, stable, edge, a branch such as main or the one being built, or a partial version such as 1 or 1.2); such a name cannot identify one release.",
+        "Nothing to do: the tag is moved to the new image like ImmutableMovingTags, and the release id stays the commit's. To silence the warning, move the name to ImmutableMovingTags, or give a tag that names one release.",
+        Warning = true)]
+    public const string MovingUserTag = "IMB1105";
 }

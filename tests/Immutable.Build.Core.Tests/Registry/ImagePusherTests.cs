@@ -93,7 +93,10 @@ public sealed class ImagePusherTests(RegistryFixture registry)
         Assert.Contains("'1.0.0'", error.Message, StringComparison.Ordinal);
         Assert.Contains(first.Digest.Value, error.Message, StringComparison.Ordinal);
         Assert.Contains(second.Digest.Value, error.Message, StringComparison.Ordinal);
-        Assert.Contains("a different commit reusing the tag, a non-reproducible build, or someone re-tagged it", error.Message, StringComparison.Ordinal);
+        // Both causes are named, and "publish a new commit" is never the advice: the build may already be one.
+        Assert.Contains("another commit reused a fixed tag", error.Message, StringComparison.Ordinal);
+        Assert.Contains("the same commit built with other content", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("publish a new commit", error.Message, StringComparison.OrdinalIgnoreCase);
         Assert.Contains("ImmutableAllowTagOverwrite=true", error.Message, StringComparison.Ordinal);
         Assert.Contains("Nothing was pushed", error.Message, StringComparison.Ordinal);
         Assert.Empty(wire.Writes);

@@ -121,6 +121,53 @@ public sealed class RegistryRetryTests
     }
 
     [Theory]
+    [InlineData(System.Net.Sockets.SocketError.HostNotFound)]
+    [InlineData(System.Net.Sockets.SocketError.TryAgain)]
+    [InlineData(System.Net.Sockets.SocketError.NetworkUnreachable)]
+    [InlineData(System.Net.Sockets.SocketError.HostUnreachable)]
+    public async Task A_name_that_does_not_resolve_or_a_missing_route_fails_at_once_with_IMB2001(System.Net.Sockets.SocketError error)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTime();
+        var connects = 0;
+        // The connect is answered in-process, as the resolver or the kernel would: no packet leaves the machine.
+        using var client = new RegistryClient("registry.nonexistent.invalid", RegistryTestKit.Options(time) with { WrapHandler = FailConnect(error, () => Interlocked.Increment(ref connects)) });
+
+        var failure = await Assert.ThrowsAsync<ImmutableBuildException>(() => client.GetManifestAsync("dotnet/aspnet", "10.0", ct));
+
+        Assert.Equal(RegistryErrors.Unreachable, failure.Code);
+        Assert.Contains("not retried", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(1, connects);
+        Assert.Empty(time.Delays);
+    }
+
+    [Fact]
+    public async Task A_refused_connection_is_still_retried_before_IMB2001()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTime();
+        var connects = 0;
+        using var client = new RegistryClient("registry.nonexistent.invalid", RegistryTestKit.Options(time) with { MaxAttempts = 3, WrapHandler = FailConnect(System.Net.Sockets.SocketError.ConnectionRefused, () => Interlocked.Increment(ref connects)) });
+
+        var failure = await Assert.ThrowsAsync<ImmutableBuildException>(() => client.GetManifestAsync("dotnet/aspnet", "10.0", ct));
+
+        Assert.Equal(RegistryErrors.Unreachable, failure.Code);
+        Assert.Contains("after 3 attempts", failure.Message, StringComparison.Ordinal);
+        Assert.Equal(3, connects);
+        Assert.Equal(2, time.Delays.Count);
+    }
+
+    private static Func<HttpMessageHandler, HttpMessageHandler> FailConnect(System.Net.Sockets.SocketError error, Action counted) => handler =>
+    {
+        ((SocketsHttpHandler)handler).ConnectCallback = (_, _) =>
+        {
+            counted();
+            throw new System.Net.Sockets.SocketException((int)error);
+        };
+        return handler;
+    };
+
+    [Theory]
     [InlineData(400, RegistryErrors.RequestRejected)]
     [InlineData(404, RegistryErrors.ManifestNotFound)]
     [InlineData(405, RegistryErrors.RequestRejected)]

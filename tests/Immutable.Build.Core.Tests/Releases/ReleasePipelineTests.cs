@@ -64,6 +64,47 @@ public sealed class ReleasePipelineTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("latest")]
+    [InlineData("stable")]
+    [InlineData("main")]
+    [InlineData("1")]
+    [InlineData("1.2")]
+    public async Task A_moving_name_in_ContainerImageTags_is_a_moving_tag_with_IMB1105_and_the_release_id_stays_the_commits(string tag)
+    {
+        var log = new RecordingLog();
+
+        var result = await RunAsync(_project.Request with { UserTags = [tag] }, log);
+
+        Assert.Equal(ReleaseProject.Commit[..12], result.ReleaseId);
+        Assert.Equal([ReleaseProject.Commit[..12]], result.Manifest.Image.Tags);
+        Assert.Equal([tag], result.Manifest.Image.MovingTags);
+        Assert.Contains(log.Warnings, w => w.Code == "IMB1105" && w.Message.Contains($"'{tag}'", StringComparison.Ordinal));
+        Assert.Equal(Digest.Parse(result.Digest), LayoutIndex.Tags(_project.LayoutDirectory)[tag]);
+    }
+
+    [Fact]
+    public async Task A_fixed_name_in_ContainerImageTags_stays_the_release_id_without_a_warning()
+    {
+        var log = new RecordingLog();
+
+        var result = await RunAsync(_project.Request with { UserTags = ["1.2.3", "latest"] }, log);
+
+        Assert.Equal("1.2.3", result.ReleaseId);
+        Assert.Equal(["latest"], result.Manifest.Image.MovingTags);
+        Assert.Single(log.Warnings, w => w.Code == "IMB1105");
+    }
+
+    [Theory]
+    [InlineData("feature-x", "feature-x", true)]
+    [InlineData("feature-x", "feature/x", true)]
+    [InlineData("v2", null, true)]
+    [InlineData("1.2.3", null, false)]
+    [InlineData("0123456789ab", "main", false)]
+    [InlineData("latest-build-7", null, false)]
+    public void Moving_names_include_the_branch_being_built_and_partial_versions(string tag, string? branch, bool moving) =>
+        Assert.Equal(moving, Immutable.Build.Versioning.ReleaseTags.IsMovingName(tag, branch));
+
     [Fact]
     public async Task The_image_config_carries_the_commit_time_the_app_label_and_the_settings()
     {

@@ -18,9 +18,39 @@ public sealed class SourceRevisionReaderTests
         Assert.Equal(repo.Head[..12], revision.ShortCommit);
         Assert.False(revision.IsDirty);
         Assert.Equal(GitRepo.CommitTime, revision.CommitTime);
-        Assert.Equal("https://example.invalid/team/app.git", revision.RepositoryUrl);
+        Assert.Equal("https://example.invalid/team/app", revision.RepositoryUrl);
         Assert.DoesNotContain("s3cret", revision.ToString(), StringComparison.Ordinal);
         Assert.Equal(RevisionOrigin.Git, revision.Origin);
+    }
+
+    [Theory]
+    [InlineData("git@github.com:o/r.git", "https://github.com/o/r")]
+    [InlineData("git@github.com:o/r", "https://github.com/o/r")]
+    [InlineData("github.com:o/r.git/", "https://github.com/o/r")]
+    [InlineData("ssh://git@github.com/o/r.git", "https://github.com/o/r")]
+    [InlineData("ssh://git@github.com:2222/o/r", "https://github.com/o/r")]
+    [InlineData("git+ssh://git@github.com/o/r", "https://github.com/o/r")]
+    [InlineData("https://user:token@github.com/o/r.git", "https://github.com/o/r")]
+    [InlineData("https://GitHub.com/o/r/", "https://github.com/o/r")]
+    [InlineData("https://github.com/o/r", "https://github.com/o/r")]
+    [InlineData("https://git.example.invalid:8443/team/app.git", "https://git.example.invalid:8443/team/app")]
+    [InlineData("http://127.0.0.1:3000/team/app.git", "http://127.0.0.1:3000/team/app")]
+    public void Remote_spellings_of_one_repository_give_one_url_without_credentials(string remote, string expected) =>
+        Assert.Equal(expected, SourceRevisionReader.NormalizeRepositoryUrl(remote));
+
+    [Fact]
+    public async Task An_scp_like_remote_and_its_https_spelling_give_the_same_revision()
+    {
+        var ssh = await GitRepo.CreateAsync();
+        await ssh.GitAsync("remote", "add", "origin", "git@example.invalid:team/app.git");
+        var https = await GitRepo.CreateAsync();
+        await https.GitAsync("remote", "add", "origin", "https://example.invalid/team/app");
+
+        var a = SourceRevisionReader.Read(new SourceRevisionOptions(ssh.Path, Environment: NoCi));
+        var b = SourceRevisionReader.Read(new SourceRevisionOptions(https.Path, Environment: NoCi));
+
+        Assert.Equal("https://example.invalid/team/app", a.RepositoryUrl);
+        Assert.Equal(b.RepositoryUrl, a.RepositoryUrl);
     }
 
     [Fact]
