@@ -34,14 +34,23 @@ internal sealed class ScopeTable
     public List<Instance> ExitedIn(string key) =>
         _instances.Values.Where(i => i.ScopeKey == key && i.Status == LocalInstanceStatus.Exited).ToList();
 
-    /// <summary>Drops the instances and their process handles (their logs stay).</summary>
-    public void Forget(IEnumerable<Instance> instances)
+    /// <summary>
+    /// Drops the instances (their logs stay) and hands back their process handles, for the caller to dispose once
+    /// it has left the supervisor's lock: disposing waits for a running Exited handler, which takes that lock.
+    /// </summary>
+    public List<System.Diagnostics.Process> Forget(IEnumerable<Instance> instances)
     {
+        var handles = new List<System.Diagnostics.Process>();
         foreach (var instance in instances)
         {
             _instances.Remove(instance.Id);
-            instance.Process?.Dispose();
+            if (instance.Process is { } process)
+            {
+                handles.Add(process);
+            }
         }
+
+        return handles;
     }
 
     public void ForgetAllInstances() => _instances.Clear();

@@ -256,11 +256,14 @@ internal sealed class Supervisor : IAsyncDisposable
         HostLog.Line($"scope {key}: group {group} leaves the routes; draining {doomed.Count} instance(s) for up to {drain.TotalMilliseconds:0} ms");
         await Wait.UntilAsync(_ => new ValueTask<bool>(!doomed.Any(i => i.InFlight > 0)), drain, TimeSpan.FromMilliseconds(20), _time, ct);
         await _processes.TerminateAsync(doomed, grace, ct);
+        List<System.Diagnostics.Process> handles;
         lock (_gate)
         {
-            _table.Forget(doomed);
+            handles = _table.Forget(doomed);
             Persist();
         }
+
+        DisposeAll(handles);
 
         HostLog.Line($"scope {key}: group {group} stopped ({string.Join(", ", doomed.Select(i => $"{i.Id} exit {i.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "?"}"))})");
         return doomed.Select(i => i.ToRecord()).ToList();
@@ -269,18 +272,22 @@ internal sealed class Supervisor : IAsyncDisposable
     /// <summary>Forgets the exited instances of a scope (their logs stay).</summary>
     public IReadOnlyList<LocalInstance> Prune(string key)
     {
+        List<Instance> exited;
+        List<System.Diagnostics.Process> handles;
         lock (_gate)
         {
-            var exited = _table.ExitedIn(key);
-            _table.Forget(exited);
+            exited = _table.ExitedIn(key);
+            handles = _table.Forget(exited);
             Persist();
-            if (exited.Count > 0)
-            {
-                HostLog.Line($"scope {key}: pruned exited {string.Join(", ", exited.Select(i => i.Id))}");
-            }
-
-            return exited.Select(i => i.ToRecord()).ToList();
         }
+
+        DisposeAll(handles);
+        if (exited.Count > 0)
+        {
+            HostLog.Line($"scope {key}: pruned exited {string.Join(", ", exited.Select(i => i.Id))}");
+        }
+
+        return exited.Select(i => i.ToRecord()).ToList();
     }
 
     /// <summary>Stops every instance (no drain: the host is going away) and every proxy.</summary>
@@ -347,12 +354,17 @@ internal sealed class Supervisor : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Runs on the runtime's Exited event, inside the process handle's own lock; it takes the supervisor's lock in
+    /// turn, so nothing may dispose a handle while holding the supervisor's lock (see <see cref="ScopeTable.Forget"/>).
+    /// </summary>
     private void OnExited(Instance instance)
     {
+        var exitCode = InstanceProcesses.ExitCodeOf(instance);
         lock (_gate)
         {
             instance.Status = LocalInstanceStatus.Exited;
-            instance.ExitCode = InstanceProcesses.ExitCodeOf(instance);
+            instance.ExitCode = exitCode;
             _table.Publish(instance.ScopeKey);
             if (_table.Holds(instance))
             {
@@ -372,6 +384,14 @@ internal sealed class Supervisor : IAsyncDisposable
         catch (IOException e)
         {
             throw LocalErrors.PortInUse(0, e.Message);
+        }
+    }
+
+    private static void DisposeAll(IEnumerable<System.Diagnostics.Process> handles)
+    {
+        foreach (var handle in handles)
+        {
+            handle.Dispose();
         }
     }
 

@@ -17,7 +17,7 @@ public static class RolloutOutcomes
 }
 
 /// <summary>
-/// One line of a scope's append-only ledger.jsonl: a finished rollout (deploy or rollback) with its outcome and the
+/// One line of a scope's append-only ledger.jsonl: a finished rollout (deploy, rollback or repair) with its outcome and the
 /// release that is current afterwards, or a prune. The last rollout line says what should run.
 /// </summary>
 public sealed record LedgerEntry
@@ -31,7 +31,7 @@ public sealed record LedgerEntry
     /// <summary>The rollout's sequence number within the scope.</summary>
     public int Seq { get; init; }
 
-    /// <summary>deploy or rollback.</summary>
+    /// <summary>deploy, rollback, or repair (status --repair relaunching a current release that nothing served).</summary>
     public string? Trigger { get; init; }
 
     /// <summary>The release rolled out.</summary>

@@ -19,7 +19,7 @@ public sealed partial class RolloutEngine
             if (repair)
             {
                 held = await DeployLock.AcquireAsync(store.Directory, "status --repair", _options.LockTimeout, Time, cancellationToken);
-                repairs = await ConvergeAsync(scope, store, cancellationToken);
+                repairs = [.. await ConvergeAsync(scope, store, cancellationToken), .. await RelaunchIfUnservedAsync(scope, store, cancellationToken)];
             }
 
             var ledger = store.ReadLedger();
@@ -61,6 +61,13 @@ public sealed partial class RolloutEngine
                 drift.Add(new DriftItem("", g, $"current group {g} has no running instance"));
             }
 
+            // Also when the ledger names no current group (a rollback converged after every instance had died):
+            // a current release that nothing serves is never "in sync".
+            if (current?.Current is { } desired && !Serves(state, desired, currentGroups))
+            {
+                drift.Add(new DriftItem("", "", $"nothing serves {desired.ReleaseId}: no running instance of {desired.ImageDigest} in a current group; `immutable status --repair` relaunches it"));
+            }
+
             return new RolloutStatus
             {
                 Scope = scope,
@@ -79,4 +86,32 @@ public sealed partial class RolloutEngine
             held?.Dispose();
         }
     }
+
+    /// <summary>
+    /// After convergence, relaunches the ledger's current release when no running instance serves it (its instances
+    /// died, or a restarted local host reaped them as orphans): a rollout of that release, trigger "repair", with the
+    /// replica count it was rolled out with and the engine's gates.
+    /// </summary>
+    private async Task<IReadOnlyList<string>> RelaunchIfUnservedAsync(DeploymentScope scope, ScopeStore store, CancellationToken cancellationToken)
+    {
+        var current = ReleaseLedger.LastRollout(store.ReadLedger());
+        if (current?.Current is not { } desired)
+        {
+            return [];
+        }
+
+        var state = await _target.ObserveAsync(scope, cancellationToken);
+        if (Serves(state, desired, current.CurrentGroups))
+        {
+            return [];
+        }
+
+        var replicas = Math.Max(1, current.Replicas);
+        _options.Log.Info($"repair: nothing serves the current release {desired.ReleaseId}; relaunching it ({replicas} replica(s))");
+        var result = await RunAsync(scope, store, desired, RolloutStrategy.BlueGreen(replicas), "repair", [], cancellationToken);
+        return [$"relaunched {desired.ReleaseId} (rollout {result.RolloutId}): {result.Outcome}{(result.Reason is null ? "" : $", {result.Reason}")}"];
+    }
+
+    private static bool Serves(TargetState state, ReleaseRef release, IReadOnlyList<string> currentGroups) =>
+        state.Instances.Any(i => i.ImageDigest == release.ImageDigest && currentGroups.Contains(i.Group) && InstanceStatus.IsRunning(i.Status));
 }

@@ -27,7 +27,7 @@ public sealed record RolloutResult
     /// <summary>The release that was current before.</summary>
     public ReleaseRef? PreviousRelease { get; init; }
 
-    /// <summary>deploy or rollback.</summary>
+    /// <summary>deploy, rollback, or repair (status --repair relaunching a current release that nothing served).</summary>
     public required string Trigger { get; init; }
 
     /// <summary>The strategy kind.</summary>

@@ -56,7 +56,11 @@ public sealed record LaunchRequest(DeploymentScope Scope, ReleaseRef Release, st
 /// <param name="Address">Base URL, e.g. http://127.0.0.1:5123.</param>
 /// <param name="Status">running, starting, exited, ...</param>
 /// <param name="ManagedByRollout">False for an instance of the app that no rollout created (drift).</param>
-public sealed record InstanceInfo(string Id, DeploymentScope Scope, string ReleaseId, string ImageDigest, string Group, Uri Address, string Status, bool ManagedByRollout = true);
+public sealed record InstanceInfo(string Id, DeploymentScope Scope, string ReleaseId, string ImageDigest, string Group, Uri Address, string Status, bool ManagedByRollout = true)
+{
+    /// <summary>What the target knows of an instance that ended (exit code, log, the log's last lines), for the failure message.</summary>
+    public string? Detail { get; init; }
+}
 
 /// <summary>What a target observes.</summary>
 public sealed record TargetState(IReadOnlyList<InstanceInfo> Instances, IReadOnlyDictionary<string, int> WeightsByGroup, Uri? Entrypoint)

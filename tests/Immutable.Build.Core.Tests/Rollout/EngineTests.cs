@@ -325,6 +325,29 @@ public sealed class EngineTests : IDisposable
         Assert.Contains((await engine.StatusAsync(_scope, cancellationToken: Ct)).Drift, d => d.Reason == "current group r1-v1 has no running instance");
     }
 
+    [Fact(Timeout = 60_000)]
+    public async Task Repair_relaunches_the_current_release_when_nothing_serves_it_and_only_then_is_in_sync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var engine = Engine();
+        await engine.DeployAsync(_scope, Release("v1"), RolloutStrategy.BlueGreen(2), ct);
+        foreach (var instance in (await _target.ObserveAsync(_scope, ct)).Instances)
+        {
+            _target.Kill(_scope, instance.Id);
+        }
+
+        var unserved = await engine.StatusAsync(_scope, cancellationToken: ct);
+        Assert.False(unserved.InSync);
+        Assert.Contains(unserved.Drift, d => d.Reason.StartsWith("nothing serves v1", StringComparison.Ordinal));
+
+        var repaired = await engine.StatusAsync(_scope, repair: true, ct);
+        Assert.Contains(repaired.Repairs, r => r.StartsWith("relaunched v1", StringComparison.Ordinal) && r.EndsWith(RolloutOutcomes.Succeeded, StringComparison.Ordinal));
+        Assert.True(repaired.InSync, string.Join("; ", repaired.Drift.Select(d => d.Reason)));
+        await AssertServesAsync(_target, _scope, Release("v1"));
+        var last = (await engine.HistoryAsync(_scope, ct))[^1];
+        Assert.Equal(("repair", "v1", 2), (last.Trigger, last.Current!.ReleaseId, last.Replicas));
+    }
+
     [Fact]
     public async Task The_report_is_written_to_the_step_summary_and_next_to_the_journal()
     {

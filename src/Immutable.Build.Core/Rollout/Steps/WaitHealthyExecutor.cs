@@ -40,7 +40,7 @@ internal sealed class WaitHealthyExecutor : StepExecutor<WaitHealthyStep>
                 instances = observed.Instances.Where(i => i.Group == group).ToList();
                 if (instances.FirstOrDefault(i => InstanceStatus.IsDead(i.Status)) is { } dead)
                 {
-                    throw new StepFailedException($"instance {dead.Id} of {group} is {dead.Status}", group);
+                    throw new StepFailedException($"instance {dead.Id} of {group} is {dead.Status}{(dead.Detail is null ? "" : $": {dead.Detail}")}", group);
                 }
 
                 return instances.Count >= expected && instances.All(i => InstanceStatus.IsRunning(i.Status));

@@ -13,6 +13,9 @@ public sealed class LocalTarget : IDeploymentTarget
     /// <summary>Variables of the image that would break a process on this machine (they describe the container's file system).</summary>
     private static readonly HashSet<string> ImageOnlyVariables = new(StringComparer.Ordinal) { "PATH", "HOME", "HOSTNAME", "DOTNET_ROOT" };
 
+    private const int LogTailLines = 8;
+    private const int LogTailChars = 1200;
+
     private readonly LocalTargetOptions _options;
     private readonly LocalReleases _releases;
 
@@ -173,5 +176,35 @@ public sealed class LocalTarget : IDeploymentTarget
     }
 
     private static InstanceInfo ToInfo(DeploymentScope scope, LocalInstance instance) =>
-        new(instance.Id, scope, instance.ReleaseId, instance.ImageDigest, instance.Group, instance.Address, instance.Status);
+        new(instance.Id, scope, instance.ReleaseId, instance.ImageDigest, instance.Group, instance.Address, instance.Status)
+        {
+            Detail = instance.Status == LocalInstanceStatus.Exited ? ExitDetail(instance) : null,
+        };
+
+    /// <summary>
+    /// Exit code, log path and the log's last lines (where a crash at start leaves its exception): the log is on this
+    /// machine, so the target reads it rather than have the host ship it.
+    /// </summary>
+    private static string ExitDetail(LocalInstance instance)
+    {
+        var code = instance.ExitCode is { } c ? $"exit code {c.ToString(System.Globalization.CultureInfo.InvariantCulture)}" : "exit code unknown";
+        string tail;
+        try
+        {
+            var lines = File.ReadLines(instance.LogFile).Where(l => l.Trim().Length > 0 && !l.TrimStart().StartsWith("at ", StringComparison.Ordinal) && !l.TrimStart().StartsWith("--- End of", StringComparison.Ordinal))
+                .TakeLast(LogTailLines).Select(l => l.Trim());
+            tail = string.Join(" | ", lines);
+            tail = tail.Length > LogTailChars ? "..." + tail[^LogTailChars..] : tail;
+        }
+        catch (IOException e)
+        {
+            tail = $"(log unreadable: {e.Message})";
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            tail = $"(log unreadable: {e.Message})";
+        }
+
+        return $"{code}, log {instance.LogFile}; its last lines (stack frames left out): {tail}";
+    }
 }
