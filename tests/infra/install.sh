@@ -14,7 +14,7 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 echo "installing test infrastructure packages: ${missing[*]}"
-apt-get update -q >/dev/null
+apt-get -o DPkg::Lock::Timeout=600 update -q >/dev/null
 # The packages' maintainer scripts would start system services (dockerd, prometheus, registry) through
 # their init scripts; the tests start their own, so service starts are refused for the install.
 policy=/usr/sbin/policy-rc.d
@@ -23,5 +23,5 @@ if [ ! -e "$policy" ]; then
   printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy" && own_policy=1
 fi
 trap '[ $own_policy = 1 ] && rm -f "$policy"' EXIT
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 echo "installed: ${missing[*]}"
