@@ -167,8 +167,12 @@ public static class ImagePusher
     private static async Task<IReadOnlyList<TagConflict>> ExplainAsync(RegistryClient client, string repository, ImageContent image, List<TagGuardResult> refused, TagConflictHints? hints, CancellationToken cancellationToken)
     {
         // Reads only: the refusal still writes nothing, and an image that cannot be read leaves the plain message.
-        var built = TagConflict.Of(image, hints?.Current ?? TagConflictHints.Empty);
         var conflicts = new List<TagConflict>();
+        if (TagConflict.TryOf(image, hints?.Current ?? TagConflictHints.Empty) is not { } built)
+        {
+            return conflicts;
+        }
+
         foreach (var r in refused)
         {
             var existing = r.ExistingDigest!.Value;

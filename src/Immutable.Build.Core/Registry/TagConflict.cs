@@ -183,8 +183,9 @@ public sealed record TagConflict(string Tag, Digest ExistingDigest, TagConflictK
             var config = await client.GetBlobBytesAsync(repository, Digest.Parse(parsed.Config.Digest), MaxConfigBytes, cancellationToken);
             return new ConflictingImage(manifest.MediaType, parsed, ImageJson.ParseConfig(config), build);
         }
-        catch (Exception e) when (e is ImmutableBuildException or HttpRequestException or IOException or JsonException or FormatException)
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
+            // Only the explanation is lost (a timeout, a denied read, a foreign document): IMB2016 keeps its plain wording.
             return null;
         }
     }
@@ -213,15 +214,27 @@ public sealed record TagConflict(string Tag, Digest ExistingDigest, TagConflictK
         }
     }
 
-    /// <summary>This build's image, as the comparison sees it.</summary>
-    public static ConflictingImage Of(ImageContent image, IReadOnlyDictionary<string, string> build)
+    /// <summary>This build's image, as the comparison sees it; null when its documents cannot be read back.</summary>
+    public static ConflictingImage? TryOf(ImageContent image, IReadOnlyDictionary<string, string> build)
     {
         ArgumentNullException.ThrowIfNull(image);
-        var manifest = ImageJson.ParseManifest(image.Manifest);
-        using var stream = image.Config.Open?.Invoke() ?? throw new InvalidOperationException("The image's config has no content.");
-        using var buffer = new MemoryStream();
-        stream.CopyTo(buffer);
-        return new ConflictingImage(image.ManifestMediaType, manifest, ImageJson.ParseConfig(buffer.ToArray()), build);
+        try
+        {
+            var manifest = ImageJson.ParseManifest(image.Manifest);
+            if (image.Config.Open is not { } open)
+            {
+                return null;
+            }
+
+            using var stream = open();
+            using var buffer = new MemoryStream();
+            stream.CopyTo(buffer);
+            return new ConflictingImage(image.ManifestMediaType, manifest, ImageJson.ParseConfig(buffer.ToArray()), build);
+        }
+        catch (Exception e) when (e is ImmutableBuildException or IOException or JsonException or FormatException)
+        {
+            return null;
+        }
     }
 
     private static string BlobPath(string layout, Digest digest) =>

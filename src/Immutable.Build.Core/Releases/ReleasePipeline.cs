@@ -413,9 +413,9 @@ public static class ReleasePipeline
         var refused = decisions.Where(d => d.Decision == TagDecision.Refuse).ToList();
         if (refused.Count > 0)
         {
-            var built = TagConflict.Of(image.Content, hints.Current);
+            var built = TagConflict.TryOf(image.Content, hints.Current);
             var conflicts = refused
-                .Select(r => TagConflict.TryRead(layout, r.ExistingDigest!.Value, hints.For(r.ExistingDigest!.Value)) is { } other ? TagConflict.Compare(r.Tag, r.ExistingDigest!.Value, other, built) : null)
+                .Select(r => built is not null && TagConflict.TryRead(layout, r.ExistingDigest!.Value, hints.For(r.ExistingDigest!.Value)) is { } other ? TagConflict.Compare(r.Tag, r.ExistingDigest!.Value, other, built) : null)
                 .OfType<TagConflict>()
                 .ToList();
             throw RegistryErrors.Refused("oci:" + layout, "", image.Digest, refused, conflicts);
