@@ -97,8 +97,8 @@ public static class RegistryErrors
 
     /// <summary>The tag guard refused a tag.</summary>
     [ErrorCode(
-        "A tag already points at other content than the image being pushed; nothing was written.",
-        "If another commit reused a fixed ContainerImageTag(s), remove it so the commit names the release; if it is the same commit with other content (settings, SDK, base image, source URL, uncommitted changes), build it as before; or remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.")]
+        "A tag already points at other content than the image being pushed; nothing was written. The image under the tag is read back and compared: the message says whether another commit reused the tag (both commits named) or the same commit was built with other content (what differs: labels such as the source URL, environment, entrypoint, ports, base image, layers, SDK version, uncommitted changes).",
+        "Tag reused: remove the fixed ContainerImageTag(s) so the commit names the release, or give the commit a tag of its own. Same commit, other content: build it as it was built (the differences listed), or commit the change so it is a release of its own. Either way: or remove the tag from the registry or layout, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose. When the image under the tag cannot be read, both causes are named.")]
     public const string TagRefused = "IMB2016";
 
     /// <summary>A blob has no local content and could not be mounted.</summary>
