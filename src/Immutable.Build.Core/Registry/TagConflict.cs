@@ -161,7 +161,7 @@ public sealed record TagConflict(string Tag, Digest ExistingDigest, TagConflictK
         TagConflictKind.TagReused =>
             $"the tag '{Tag}' holds commit {ShortCommit(ExistingRevision)} ({ExistingDigest}), but this build is commit {ShortCommit(NewRevision)}: the tag was reused by another commit",
         TagConflictKind.SameCommitOtherContent when Differences.Count > 0 =>
-            $"the tag '{Tag}' holds this same commit {ShortCommit(NewRevision)} ({ExistingDigest}) built with other content: {string.Join("; ", Differences)}",
+            $"the tag '{Tag}' holds this same commit {ShortCommit(NewRevision)} ({ExistingDigest}) built with other content (the tag's → this build's): {string.Join("; ", Differences)}",
         TagConflictKind.SameCommitOtherContent =>
             $"the tag '{Tag}' holds this same commit {ShortCommit(NewRevision)} ({ExistingDigest}) built with other content (no label, setting or layer differs: the manifest itself does)",
         _ => $"'{Tag}' already points at {ExistingDigest}",

@@ -60,7 +60,7 @@ public sealed class ImagePusherTests(RegistryFixture registry)
             () => ImagePusher.PushAsync(client, repository, second.Content, ["1.0.0"], false, null, ct, new TagConflictHints(new Dictionary<string, string> { [TagConflict.DirtyFact] = "no" })));
 
         Assert.Equal(RegistryErrors.TagRefused, error.Code);
-        Assert.Contains($"the tag '1.0.0' holds this same commit 0123456789ab ({first.Digest}) built with other content: source label (org.opencontainers.image.source): 'git@github.com:o/r' → 'https://github.com/o/r'.", error.Message, StringComparison.Ordinal);
+        Assert.Contains($"the tag '1.0.0' holds this same commit 0123456789ab ({first.Digest}) built with other content (the tag's → this build's): source label (org.opencontainers.image.source): 'git@github.com:o/r' → 'https://github.com/o/r'.", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("layer", error.Message, StringComparison.Ordinal);
         Assert.DoesNotContain("reused", error.Message, StringComparison.Ordinal);
         // The explanation only reads: the existing manifest and config, nothing of this build, no write.
