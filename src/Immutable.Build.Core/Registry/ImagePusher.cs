@@ -41,7 +41,8 @@ public static class ImagePusher
     /// <summary>
     /// Pushes <paramref name="image"/> to <paramref name="repository"/> under <paramref name="tags"/>
     /// (by digest only when there are none). Throws IMB2016, writing nothing, when a tag points at
-    /// other content and <paramref name="allowOverwrite"/> is false.
+    /// other content and <paramref name="allowOverwrite"/> is false, saying why once it has compared the image under the
+    /// tag with this one (<paramref name="hints"/> adds build facts the images do not carry).
     /// </summary>
     public static async Task<ImagePushResult> PushAsync(
         RegistryClient client,
@@ -50,7 +51,8 @@ public static class ImagePusher
         IReadOnlyList<string> tags,
         bool allowOverwrite,
         Action<string>? log,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken,
+        TagConflictHints? hints = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(image);
@@ -67,7 +69,7 @@ public static class ImagePusher
         var refused = guard.Where(g => g.Decision == TagDecision.Refuse).ToList();
         if (refused.Count > 0)
         {
-            throw RegistryErrors.Refused(client.Registry, repository, digest, refused);
+            throw RegistryErrors.Refused(client.Registry, repository, digest, refused, await ExplainAsync(client, repository, image, refused, hints, cancellationToken));
         }
 
         foreach (var g in guard.Where(g => g.Decision == TagDecision.Overwrite))
@@ -160,6 +162,27 @@ public static class ImagePusher
         }
 
         return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
+    }
+
+    private static async Task<IReadOnlyList<TagConflict>> ExplainAsync(RegistryClient client, string repository, ImageContent image, List<TagGuardResult> refused, TagConflictHints? hints, CancellationToken cancellationToken)
+    {
+        // Reads only: the refusal still writes nothing, and an image that cannot be read leaves the plain message.
+        var conflicts = new List<TagConflict>();
+        if (TagConflict.TryOf(image, hints?.Current ?? TagConflictHints.Empty) is not { } built)
+        {
+            return conflicts;
+        }
+
+        foreach (var r in refused)
+        {
+            var existing = r.ExistingDigest!.Value;
+            if (await TagConflict.TryReadAsync(client, repository, existing, hints?.For(existing) ?? TagConflictHints.Empty, cancellationToken) is { } other)
+            {
+                conflicts.Add(TagConflict.Compare(r.Tag, existing, other, built));
+            }
+        }
+
+        return conflicts;
     }
 
     private static async Task<BlobOutcome> PushBlobAsync(RegistryClient client, string repository, BlobContent blob, CancellationToken cancellationToken)

@@ -97,8 +97,8 @@ public static class RegistryErrors
 
     /// <summary>The tag guard refused a tag.</summary>
     [ErrorCode(
-        "A tag already points at other content than the image being pushed; nothing was written.",
-        "If another commit reused a fixed ContainerImageTag(s), remove it so the commit names the release; if it is the same commit with other content (settings, SDK, base image, source URL, uncommitted changes), build it as before; or remove the tag from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.")]
+        "A tag already points at other content than the image being pushed; nothing was written. The image under the tag is read back and compared: the message says whether another commit reused the tag (both commits named) or the same commit was built with other content (what differs: labels such as the source URL, environment, entrypoint, ports, base image, layers, SDK version, uncommitted changes).",
+        "Tag reused: remove the fixed ContainerImageTag(s) so the commit names the release, or give the commit a tag of its own. Same commit, other content: build it as it was built (the differences listed), or commit the change so it is a release of its own. Either way: or remove the tag from the registry or layout, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose. When the image under the tag cannot be read, both causes are named.")]
     public const string TagRefused = "IMB2016";
 
     /// <summary>A blob has no local content and could not be mounted.</summary>
@@ -134,18 +134,41 @@ public static class RegistryErrors
 
     internal static ImmutableBuildException Error(string code, string message, Exception? inner = null) => new(code, message, inner);
 
-    internal static ImmutableBuildException Refused(string registry, string repository, Digest digest, IReadOnlyList<TagGuardResult> refused)
+    internal static ImmutableBuildException Refused(string registry, string repository, Digest digest, IReadOnlyList<TagGuardResult> refused, IReadOnlyList<TagConflict>? conflicts = null)
     {
+        var first = refused[0].Tag;
+        var target = repository.Length == 0 ? registry : $"{registry}/{repository}";
+        var removeOrOverwrite = $"or remove the tag '{first}' from {(repository.Length == 0 ? "the layout" : "the registry")}, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.";
+        var explained = conflicts?.Where(c => c.Kind != TagConflictKind.Unknown).ToList() ?? [];
+        if (explained.Count == refused.Count)
+        {
+            // The images were compared: name the one cause that applies, and only its fix.
+            var fixes = new List<string>();
+            if (explained.Any(c => c.Kind == TagConflictKind.TagReused))
+            {
+                fixes.Add("a fixed ContainerImageTag(s) belongs to one commit: remove it so the release is named by its commit, or give this commit a tag of its own");
+            }
+
+            if (explained.Any(c => c.Kind == TagConflictKind.SameCommitOtherContent))
+            {
+                fixes.Add("a published commit keeps its content: build it as it was built (same settings, SDK, base image and source URL, a clean work tree), or commit the change so it is a release of its own");
+            }
+
+            return new ImmutableBuildException(
+                TagRefused,
+                $"Refusing to push {target}: {string.Join("; ", explained.Select(c => c.Describe()))}. This build produced {digest}. Nothing was pushed. "
+                + $"Fix: {string.Join("; ", fixes)}; {removeOrOverwrite}");
+        }
+
         var lines = string.Join(
             "; ",
             refused.Select(r => $"'{r.Tag}' already points at {r.ExistingDigest}"));
         var plural = refused.Count == 1 ? "tag" : "tags";
-        var first = refused[0].Tag;
         return new ImmutableBuildException(
             TagRefused,
-            $"Refusing to push {registry}/{repository}: {plural} {lines}, but this build produced {digest}. Nothing was pushed. "
+            $"Refusing to push {target}: {plural} {lines}, but this build produced {digest}. Nothing was pushed. "
             + "Either another commit reused a fixed tag (a ContainerImageTag(s) the commit does not own: remove it, so the release is named by its commit), "
             + "or this is the same commit built with other content (other settings or labels, another SDK or base image, another source URL, uncommitted changes): build it as before, "
-            + $"or remove the tag '{first}' from the registry, or set ImmutableAllowTagOverwrite=true to overwrite it on purpose.");
+            + removeOrOverwrite);
     }
 }

@@ -33,6 +33,8 @@ public static class ReleasePipeline
         ArgumentNullException.ThrowIfNull(log);
         var getEnv = EnvironmentReader(request);
         var manifestPath = Path.Combine(request.OutputDirectory, "release.json");
+        // Read before it is removed: if the tag guard refuses, the last release's build facts say what changed.
+        var previous = TryReadManifest(manifestPath);
 
         var clock = System.Diagnostics.Stopwatch.StartNew();
         void Phase(string name)
@@ -131,16 +133,17 @@ public static class ReleasePipeline
         }
 
         Phase("assemble image");
+        var hints = ConflictHints(request, revision, previous);
         var outputs = new Dictionary<string, string>(StringComparer.Ordinal);
         string reference;
         if (request.Registry is { } registry)
         {
-            reference = await PushAsync(request, registry, image, tags, movingTags, getEnv, log, cancellationToken);
+            reference = await PushAsync(request, registry, image, tags, movingTags, hints, getEnv, log, cancellationToken);
         }
         else
         {
             var layout = Path.Combine(request.OutputDirectory, "image");
-            await WriteLayoutAsync(layout, image, tags, movingTags, request.AllowTagOverwrite, log, cancellationToken);
+            await WriteLayoutAsync(layout, image, tags, movingTags, request.AllowTagOverwrite, hints, log, cancellationToken);
             outputs["ociLayout"] = "image";
             reference = $"{request.Repository}@{image.Digest}";
         }
@@ -188,6 +191,46 @@ public static class ReleasePipeline
 
         log.Info($"  release manifest {manifestPath}");
         return new ReleaseResult(releaseId, image.Digest.Value, reference, manifestPath, tags, manifest);
+    }
+
+    private static ReleaseManifest? TryReadManifest(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? ReleaseManifestFile.Read(path) : null;
+        }
+        catch (Exception e) when (e is ImmutableBuildException or IOException or UnauthorizedAccessException or JsonException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The build facts an image does not carry, for IMB2016's comparison: this build's, and the last release's.</summary>
+    private static TagConflictHints ConflictHints(ReleaseRequest request, SourceRevision revision, ReleaseManifest? previous)
+    {
+        static Dictionary<string, string> Facts(bool dirty, ReleaseBuildInfo build)
+        {
+            var facts = new Dictionary<string, string>(StringComparer.Ordinal) { [TagConflict.DirtyFact] = dirty ? "yes" : "no" };
+            void Add(string name, string? value)
+            {
+                if (!string.IsNullOrEmpty(value))
+                {
+                    facts[name] = value;
+                }
+            }
+
+            Add("SDK version", build.SdkVersion);
+            Add("configuration", build.Configuration);
+            Add("target framework", build.TargetFramework);
+            Add("runtime identifier", build.RuntimeIdentifier);
+            Add("Immutable.Build version", build.ToolVersion);
+            return facts;
+        }
+
+        var current = Facts(revision.IsDirty, new ReleaseBuildInfo(request.SdkVersion, request.Configuration, request.TargetFramework, request.RuntimeIdentifier, ReleaseManifestBuilder.ToolVersion));
+        return previous is { Image.Digest: var d, Source: { } source, Build: { } build } && Digest.TryParse(d, out var digest)
+            ? new TagConflictHints(current, digest, Facts(source.Dirty, build))
+            : new TagConflictHints(current);
     }
 
     /// <summary>The environment the release sees: the request's, else the process's.</summary>
@@ -327,10 +370,10 @@ public static class ReleasePipeline
         };
     }
 
-    private static async Task<string> PushAsync(ReleaseRequest request, string registry, AssembledImage image, List<string> tags, List<string> movingTags, Func<string, string?> getEnv, ReleaseLog log, CancellationToken cancellationToken)
+    private static async Task<string> PushAsync(ReleaseRequest request, string registry, AssembledImage image, List<string> tags, List<string> movingTags, TagConflictHints hints, Func<string, string?> getEnv, ReleaseLog log, CancellationToken cancellationToken)
     {
         using var client = RegistryClientFor(registry, getEnv, log);
-        var push = await ImagePusher.PushAsync(client, request.Repository, image.Content, tags, request.AllowTagOverwrite, log.Detail, cancellationToken);
+        var push = await ImagePusher.PushAsync(client, request.Repository, image.Content, tags, request.AllowTagOverwrite, log.Detail, cancellationToken, hints);
         foreach (var tag in push.Tags)
         {
             switch (tag.Decision)
@@ -362,7 +405,7 @@ public static class ReleasePipeline
         return push.Reference;
     }
 
-    private static async Task WriteLayoutAsync(string layout, AssembledImage image, List<string> tags, List<string> movingTags, bool allowOverwrite, ReleaseLog log, CancellationToken cancellationToken)
+    private static async Task WriteLayoutAsync(string layout, AssembledImage image, List<string> tags, List<string> movingTags, bool allowOverwrite, TagConflictHints hints, ReleaseLog log, CancellationToken cancellationToken)
     {
         // The tag guard holds for the layout on disk as for a registry.
         var existing = LayoutIndex.Tags(layout);
@@ -370,7 +413,12 @@ public static class ReleasePipeline
         var refused = decisions.Where(d => d.Decision == TagDecision.Refuse).ToList();
         if (refused.Count > 0)
         {
-            throw RegistryErrors.Refused("oci:" + layout, "", image.Digest, refused);
+            var built = TagConflict.TryOf(image.Content, hints.Current);
+            var conflicts = refused
+                .Select(r => built is not null && TagConflict.TryRead(layout, r.ExistingDigest!.Value, hints.For(r.ExistingDigest!.Value)) is { } other ? TagConflict.Compare(r.Tag, r.ExistingDigest!.Value, other, built) : null)
+                .OfType<TagConflict>()
+                .ToList();
+            throw RegistryErrors.Refused("oci:" + layout, "", image.Digest, refused, conflicts);
         }
 
         if (decisions.All(d => d.Decision == TagDecision.Adopt) && movingTags.All(t => existing.TryGetValue(t, out var m) && m == image.Digest))

@@ -37,6 +37,39 @@ public sealed class ImagePusherTests(RegistryFixture registry)
     }
 
     [Fact]
+    public async Task A_refused_tag_of_the_same_commit_names_what_differs_after_reading_the_pushed_image_back()
+    {
+        registry.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var repository = RegistryTestKit.NewRepository("conflict");
+        ImageSettings Settings(string source) => new()
+        {
+            Created = Images.ImageTestSupport.CommitTime,
+            Entrypoint = ["/app/App"],
+            WorkingDirectory = "/app",
+            Labels = new Dictionary<string, string> { [TagConflict.RevisionLabel] = "0123456789abcdef0123456789abcdef01234567", [TagConflict.SourceLabel] = source },
+        };
+        var first = await Images.ImageTestSupport.BuildAppAsync(new ScratchBase("linux-x64"), "conflict-a", Settings("git@github.com:o/r"));
+        var second = await Images.ImageTestSupport.BuildAppAsync(new ScratchBase("linux-x64"), "conflict-b", Settings("https://github.com/o/r"));
+        var wire = new WireLog();
+        using var client = new RegistryClient(registry.Address, RegistryTestKit.Options(wire: wire));
+        await ImagePusher.PushAsync(client, repository, first.Content, ["1.0.0"], false, null, ct);
+        wire.Clear();
+
+        var error = await Assert.ThrowsAsync<ImmutableBuildException>(
+            () => ImagePusher.PushAsync(client, repository, second.Content, ["1.0.0"], false, null, ct, new TagConflictHints(new Dictionary<string, string> { [TagConflict.DirtyFact] = "no" })));
+
+        Assert.Equal(RegistryErrors.TagRefused, error.Code);
+        Assert.Contains($"the tag '1.0.0' holds this same commit 0123456789ab ({first.Digest}) built with other content (the tag's → this build's): source label (org.opencontainers.image.source): 'git@github.com:o/r' → 'https://github.com/o/r'.", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("layer", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("reused", error.Message, StringComparison.Ordinal);
+        // The explanation only reads: the existing manifest and config, nothing of this build, no write.
+        Assert.Empty(wire.Writes);
+        Assert.DoesNotContain(wire.Requests, r => second.Content.Layers.Any(l => r.Contains(l.Descriptor.Digest, StringComparison.Ordinal)));
+        Assert.Equal(first.Digest, (await client.HeadManifestAsync(repository, "1.0.0", ct))!.Digest);
+    }
+
+    [Fact]
     public async Task A_rerun_adopts_every_tag_and_changes_nothing_in_the_registry()
     {
         registry.Require();

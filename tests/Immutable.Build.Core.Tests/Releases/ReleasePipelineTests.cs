@@ -232,6 +232,65 @@ public sealed class ReleasePipelineTests : IDisposable
     }
 
     [Fact]
+    public async Task IMB2016_for_a_fixed_tag_another_commit_reused_names_both_commits()
+    {
+        await RunAsync(_project.Request with { UserTags = ["1.0.0"] });
+        _project.WritePublish("App.dll", "app v2");
+
+        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => RunAsync(_project.Request with { UserTags = ["1.0.0"], SourceRevision = ReleaseProject.OtherCommit }));
+
+        Assert.Equal("IMB2016", e.Code);
+        Assert.Contains($"the tag '1.0.0' holds commit {ReleaseProject.Commit[..12]}", e.Message, StringComparison.Ordinal);
+        Assert.Contains($"this build is commit {ReleaseProject.OtherCommit[..12]}: the tag was reused by another commit", e.Message, StringComparison.Ordinal);
+        Assert.Contains("remove it so the release is named by its commit", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("same commit", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ImmutableAllowTagOverwrite=true", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IMB2016_for_the_same_commit_names_the_settings_labels_layers_and_build_facts_that_differ()
+    {
+        await RunAsync(_project.Request);
+        _project.WritePublish("App.dll", "app v1 built by another SDK");
+
+        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => RunAsync(_project.Request with
+        {
+            SdkVersion = "10.0.200",
+            Labels = [new("org.opencontainers.image.created", "2026-05-01T10:11:12Z"), new("team", "api")],
+            Environment = [new("ASPNETCORE_HTTP_PORTS", "9090")],
+            Ports = ["9090/tcp"],
+        }));
+
+        Assert.Equal("IMB2016", e.Code);
+        Assert.Contains($"holds this same commit {ReleaseProject.Commit[..12]}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("label team: 'web' → 'api'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("environment variable ASPNETCORE_HTTP_PORTS: '8080' → '9090'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("ports: '8080/tcp' → '9090/tcp'", e.Message, StringComparison.Ordinal);
+        Assert.Contains("app layer: 'sha256:", e.Message, StringComparison.Ordinal);
+        Assert.Contains("SDK version: '10.0.100' → '10.0.200'", e.Message, StringComparison.Ordinal);
+        // What did not change is not listed, and the other cause is not offered.
+        Assert.DoesNotContain("packages layer", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("base image:", e.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("reused", e.Message, StringComparison.Ordinal);
+        Assert.Contains("build it as it was built", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task IMB2016_falls_back_to_both_causes_when_the_image_under_the_tag_cannot_be_read()
+    {
+        var first = await RunAsync(_project.Request);
+        File.Delete(Path.Combine(_project.LayoutDirectory, "blobs", "sha256", Digest.Parse(first.Digest).Hex));
+        _project.WritePublish("App.dll", "app v1 changed");
+
+        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => RunAsync(_project.Request));
+
+        Assert.Equal("IMB2016", e.Code);
+        Assert.Contains($"already points at {first.Digest}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("another commit reused a fixed tag", e.Message, StringComparison.Ordinal);
+        Assert.Contains("the same commit built with other content", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task With_AllowTagOverwrite_the_tag_moves_loudly()
     {
         var v1 = await RunAsync(_project.Request);
