@@ -48,6 +48,35 @@ public sealed class LocalPortPreflightTests : IAsyncLifetime
     }
 
     [Fact(Timeout = 120_000)]
+    public async Task A_deploy_to_a_taken_port_remembers_and_stores_nothing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var busy = new TcpListener(IPAddress.Loopback, 0);
+        busy.Start();
+        var port = ((IPEndPoint)busy.LocalEndpoint).Port;
+        var (layout, digest) = HandmadeLayout.Write(
+            Path.Combine(_work, "layout"),
+            [new HandmadeLayout.Entry("app/", TarEntryType.Directory), new HandmadeLayout.Entry("app/app.dll", TarEntryType.RegularFile, "not run")]);
+        var release = new ReleaseRef("r1", $"port-app@{digest}", digest.Value, $"oci:{layout}", null);
+        var options = new Immutable.Build.Deployments.DeploymentOptions
+        {
+            App = Scope.App,
+            Environment = Scope.Environment,
+            Target = "local",
+            TargetSettings = new Dictionary<string, string> { ["ImmutableLocalPort"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            StateDirectory = StateDirectory,
+            HostAssembly = SampleReleaseFixture.HostAssembly,
+            GetEnvironmentVariable = _ => null,
+        };
+
+        var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => Immutable.Build.Deployments.Deployer.DeployAsync(options, release, ReleaseLog.None, ct));
+
+        Assert.Equal("IMB7004", e.Code);
+        var written = Directory.Exists(StateDirectory) ? Directory.GetFiles(StateDirectory, "*", SearchOption.AllDirectories) : [];
+        Assert.True(written.Length == 0, "nothing is remembered or stored: " + string.Join(", ", written));
+    }
+
+    [Fact(Timeout = 120_000)]
     public async Task The_scopes_own_proxy_on_the_port_is_fine_and_another_apps_proxy_there_is_named()
     {
         var ct = TestContext.Current.CancellationToken;
