@@ -169,7 +169,7 @@ public static partial class Baker
                 var first = errors.FirstOrDefault(e => e.Code.StartsWith("IMB", StringComparison.Ordinal));
                 throw first.Code is not null
                     ? new ImmutableBuildException(first.Code, first.Message)
-                    : new ImmutableBuildException(BakeErrors.BakePublishFailed, $"dotnet publish of {project} failed with exit code {process.ExitCode}{(errors.Count == 0 ? "" : $": {errors[0].Code}: {errors[0].Message}")}. Its output above says why.");
+                    : new ImmutableBuildException(BakeErrors.BakePublishFailed, $"dotnet publish of {project} failed with exit code {process.ExitCode}{(errors.Count == 0 ? "" : $": {errors[0].Code}: {Sentence.Open(errors[0].Message)}")}. Its output above says why.");
             }
 
             return Read(resultFile, project);

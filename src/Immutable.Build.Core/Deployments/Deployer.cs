@@ -69,6 +69,8 @@ public static class Deployer
         // Checked before the rollout: found only after it, a bad value would fail a deploy whose release already serves.
         var retain = Retain(options);
         var deployment = Open(options, log);
+        // Before anything is remembered or stored: a setting that cannot work (a taken port) must not be kept for the next command.
+        await deployment.Target.PrepareAsync(deployment.Scope, cancellationToken);
         deployment.Remember(false);
         using var kept = await ReleaseStore.KeepAsync(State(options), deployment.Scope, release, log, options.Time, cancellationToken);
         var result = await deployment.Engine.DeployAsync(deployment.Scope, kept.Release, (options.Rollout ?? new RolloutOptions()).ToStrategy(), cancellationToken);
@@ -87,6 +89,7 @@ public static class Deployer
     public static async Task<RolloutResult> RollbackAsync(DeploymentOptions options, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
     {
         var deployment = Open(options, log);
+        await deployment.Target.PrepareAsync(deployment.Scope, cancellationToken);
         deployment.Remember(false);
         // Without strategy options, the rollback uses the replica count of what runs now.
         var result = await deployment.Engine.RollbackAsync(deployment.Scope, toReleaseId, options.Rollout?.ToStrategy(), cancellationToken);
@@ -231,7 +234,7 @@ public static class Deployer
         var declared = provider.Settings.Select(s => s.Property).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var kept = settings.Where(s => declared.Contains(s.Key) && !secret.Contains(s.Key)).ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase);
         // The gates are remembered only once a rollout passed them: a failed one must not teach a rollback its mistake.
-        return new Deployment(engine, scope, succeeded => RememberedTargets.Save(state, new RememberedTarget(scope.App, scope.Environment, provider.Name, kept)
+        return new Deployment(engine, target, scope, succeeded => RememberedTargets.Save(state, new RememberedTarget(scope.App, scope.Environment, provider.Name, kept)
         {
             Gates = succeeded ? gates.ToRemembered() : remembered?.Gates ?? new Dictionary<string, string>(),
         }));
@@ -243,5 +246,5 @@ public static class Deployer
             ? beside
             : Path.Combine(Path.GetDirectoryName(typeof(Deployer).Assembly.Location)!, "localhost", "Immutable.Build.LocalHost.dll");
 
-    private sealed record Deployment(RolloutEngine Engine, DeploymentScope Scope, Action<bool> Remember);
+    private sealed record Deployment(RolloutEngine Engine, IDeploymentTarget Target, DeploymentScope Scope, Action<bool> Remember);
 }

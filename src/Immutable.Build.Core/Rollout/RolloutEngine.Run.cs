@@ -85,7 +85,7 @@ public sealed partial class RolloutEngine
         }
         else
         {
-            _options.Log.Warning(RolloutErrors.RolledBack, $"rollout {run.Id} of {release.ReleaseId} failed: {failure}; rolling back");
+            _options.Log.Warning(RolloutErrors.RolledBack, $"rollout {run.Id} of {release.ReleaseId} failed: {Sentence.Open(failure)}; rolling back");
             store.AppendJournal(new JournalRecord { Type = JournalKind.Rollback, Rollout = run.Id, Seq = seq, At = Time.GetUtcNow(), Phase = JournalPhase.Start, Reason = failure });
             nowCurrent = run.PreviousRelease;
             try
@@ -97,7 +97,7 @@ public sealed partial class RolloutEngine
             catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
                 outcome = RolloutOutcomes.Failed;
-                reason = $"{failure}; rolling back failed too: {e.Message}";
+                reason = $"{Sentence.Open(failure)}; rolling back failed too: {e.Message}";
                 currentGroups = run.Previous;
             }
         }
@@ -120,7 +120,11 @@ public sealed partial class RolloutEngine
             CurrentGroups = currentGroups,
         });
         store.AppendJournal(new JournalRecord { Type = JournalKind.End, Rollout = run.Id, Seq = seq, At = ended, Outcome = outcome, Reason = reason });
-        _options.Log.Info($"rollout {run.Id}: {outcome}{(reason is null ? "" : $" ({reason})")}; current release: {nowCurrent?.ReleaseId ?? "none"}");
+        _options.Log.Info($"rollout {run.Id}: {outcome}{(reason is null ? "" : $" ({Sentence.Open(reason)})")}; current release: {nowCurrent?.ReleaseId ?? "none"}");
+        if (outcome == RolloutOutcomes.Succeeded)
+        {
+            await DescribeAsync(scope, cancellationToken);
+        }
 
         var result = new RolloutResult
         {
@@ -142,6 +146,22 @@ public sealed partial class RolloutEngine
         result = result with { Report = RolloutReport.Render(result, _target.Name) };
         WriteReport(store, result.Report);
         return result;
+    }
+
+    /// <summary>Where the release answers and logs, at the level users read; the rollout is done, so a failure here only goes to the details.</summary>
+    private async Task DescribeAsync(DeploymentScope scope, CancellationToken cancellationToken)
+    {
+        try
+        {
+            foreach (var line in await _target.DescribeAsync(scope, cancellationToken))
+            {
+                _options.Log.Info(line);
+            }
+        }
+        catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
+        {
+            _options.Log.Detail($"could not tell where {scope.App} in {scope.Environment} answers: {e.Message}");
+        }
     }
 
     private static string Kind(RolloutKind kind) => kind switch

@@ -31,6 +31,7 @@ public sealed partial class RolloutEngine
         ArgumentNullException.ThrowIfNull(scope);
         ArgumentNullException.ThrowIfNull(release);
         ArgumentNullException.ThrowIfNull(strategy);
+        await _target.PrepareAsync(scope, cancellationToken);
         var store = Store(scope);
         using var held = await DeployLock.AcquireAsync(store.Directory, $"deploy {release.ReleaseId}", _options.LockTimeout, Time, cancellationToken);
         var repairs = await ConvergeAsync(scope, store, cancellationToken);
@@ -45,6 +46,7 @@ public sealed partial class RolloutEngine
     public async Task<RolloutResult> RollbackAsync(DeploymentScope scope, string? toReleaseId = null, RolloutStrategy? strategy = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scope);
+        await _target.PrepareAsync(scope, cancellationToken);
         var store = Store(scope);
         using var held = await DeployLock.AcquireAsync(store.Directory, $"rollback to {toReleaseId ?? "previous"}", _options.LockTimeout, Time, cancellationToken);
         var repairs = await ConvergeAsync(scope, store, cancellationToken);

@@ -68,12 +68,12 @@ public sealed record RolloutResult
     {
         if (Outcome == RolloutOutcomes.RolledBack)
         {
-            throw new ImmutableBuildException(RolloutErrors.RolledBack, $"Rollout {RolloutId} of release {Release.ReleaseId} was rolled back: {Reason}. {(PreviousRelease is null ? "Nothing serves it." : $"Release {PreviousRelease.ReleaseId} serves again.")} Fix the release and publish again.");
+            throw new ImmutableBuildException(RolloutErrors.RolledBack, $"Rollout {RolloutId} of release {Release.ReleaseId} was rolled back: {Sentence.End(Reason)} {(PreviousRelease is null ? "Nothing serves it." : $"Release {PreviousRelease.ReleaseId} serves again.")} Fix the release and publish again.");
         }
 
         if (Outcome != RolloutOutcomes.Succeeded)
         {
-            throw new ImmutableBuildException(RolloutErrors.Failed, $"Rollout {RolloutId} of release {Release.ReleaseId} failed and could not be rolled back completely: {Reason}. Run `immutable status --repair` once the target is reachable.");
+            throw new ImmutableBuildException(RolloutErrors.Failed, $"Rollout {RolloutId} of release {Release.ReleaseId} failed and could not be rolled back completely: {Sentence.End(Reason)} Run `immutable status --repair` once the target is reachable.");
         }
     }
 }

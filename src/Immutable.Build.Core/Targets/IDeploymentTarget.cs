@@ -23,6 +23,15 @@ public interface IDeploymentTarget
     /// <summary>Stops taking traffic to a group, waits up to <paramref name="drain"/>, then stops and removes its instances.</summary>
     Task DecommissionAsync(DeploymentScope scope, string group, TimeSpan drain, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Checks what a rollout needs from the target that can be known before anything runs (a free port, say), so a
+    /// setting that cannot work fails with its own code before the journal, the ledger or an instance is touched.
+    /// </summary>
+    Task PrepareAsync(DeploymentScope scope, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>Lines for the user after a successful rollout: where the release answers, where its logs are.</summary>
+    Task<IReadOnlyList<string>> DescribeAsync(DeploymentScope scope, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
+
     /// <summary>Removes what the target keeps for releases other than <paramref name="keepImageDigests"/> (unpacked files, pulled images).</summary>
     Task PruneAsync(DeploymentScope scope, IReadOnlyCollection<string> keepImageDigests, CancellationToken cancellationToken);
 }

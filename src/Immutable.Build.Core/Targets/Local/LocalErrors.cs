@@ -19,7 +19,7 @@ internal static class LocalErrors
     public const string TokenRefusedCode = "IMB7003";
 
     [ErrorCode(
-        "The proxy port of the app and environment is used by another process or scope.",
+        "The proxy port of the app and environment (ImmutableLocalPort, default 5080) is used by another program or by another app's proxy; it is checked before anything is deployed.",
         "Set ImmutableLocalPort to a free port, or stop what holds it.")]
     public const string PortInUseCode = "IMB7004";
 

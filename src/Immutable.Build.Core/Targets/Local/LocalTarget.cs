@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using Immutable.Build.Images;
 
 namespace Immutable.Build.Targets.Local;
@@ -58,6 +60,64 @@ public sealed class LocalTarget : IDeploymentTarget
             state.Instances.Select(i => ToInfo(scope, i)).ToList(),
             new Dictionary<string, int>(state.Weights, StringComparer.Ordinal),
             state.ProxyUrl is null ? null : new Uri(state.ProxyUrl));
+    }
+
+    /// <summary>
+    /// Finds a proxy port that another program holds before the rollout writes or launches anything: found only
+    /// when the proxy is started, it failed the launch and then the rollback (which routes on the same proxy).
+    /// The scope's own proxy on the port is fine; another scope's proxy there is named.
+    /// </summary>
+    public async Task PrepareAsync(DeploymentScope scope, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        var port = _options.ProxyPort;
+        if (port == 0)
+        {
+            return;
+        }
+
+        using (var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, _options.Time, cancellationToken))
+        {
+            if (control is not null)
+            {
+                if (await control.GetScopeAsync(scope, cancellationToken) is { ProxyUrl: not null } own && own.ProxyPort == port)
+                {
+                    return;
+                }
+
+                var recorded = await LocalStateFiles.ReadStateAsync(_options.StateDirectory, cancellationToken);
+                if (recorded?.Scopes.FirstOrDefault(s => s.ProxyPort == port && s.Key != scope.Key) is { } other)
+                {
+                    throw LocalErrors.PortInUse(port, $"the proxy of {other.Key} listens there; nothing was deployed");
+                }
+            }
+        }
+
+        try
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            probe.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            probe.Listen(1);
+        }
+        catch (SocketException e)
+        {
+            throw LocalErrors.PortInUse(port, e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? $"port {port} is in use by another program; nothing was deployed"
+                : $"{e.Message}; nothing was deployed");
+        }
+    }
+
+    /// <summary>The proxy's URL and the folder of the instance logs, the two places a user looks next.</summary>
+    public async Task<IReadOnlyList<string>> DescribeAsync(DeploymentScope scope, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        using var control = await LocalHostControl.TryConnectAsync(_options.StateDirectory, _options.Time, cancellationToken);
+        var state = control is null ? null : await control.GetScopeAsync(scope, cancellationToken);
+        var logs = state?.Instances.Select(i => Path.GetDirectoryName(i.LogFile)).FirstOrDefault(d => d is { Length: > 0 })
+            ?? Path.Combine(_options.StateDirectory, "logs", scope.Key);
+        return state?.ProxyUrl is { } url
+            ? [$"{scope.App} in {scope.Environment} answers at {url}", $"instance logs: {logs}"]
+            : [$"instance logs: {logs}"];
     }
 
     /// <inheritdoc />
