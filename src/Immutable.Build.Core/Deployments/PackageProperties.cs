@@ -1,6 +1,6 @@
 using Immutable.Build.Targets;
 
-namespace Immutable.Build.Releases;
+namespace Immutable.Build.Deployments;
 
 /// <summary>
 /// Every property (and item) the package's props and targets read or set, so that a name under <see cref="Prefix"/>
