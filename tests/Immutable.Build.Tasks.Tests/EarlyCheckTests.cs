@@ -33,6 +33,8 @@ public sealed class EarlyCheckTests
         TestContext.Current.CancellationToken.ThrowIfCancellationRequested();
         // No CI commit variable either, as on a developer's machine.
         var environment = Versioning.SourceRevisionReader.CiCommitVariables.ToDictionary(v => v, _ => (string?)null);
+        // The test run's folder can sit inside a clone (CI's is): git must not find that repository above the copy.
+        environment["GIT_CEILING_DIRECTORIES"] = Path.GetDirectoryName(workspace.Root);
 
         var publish = await workspace.PublishAsync([], environment, TimeSpan.FromMinutes(5));
 
