@@ -23,6 +23,7 @@ for name in $(sort -u <<<"$names"); do
 done
 "$INFRA_SCRIPTS/registry.sh" stop || rc=1
 "$INFRA_SCRIPTS/prometheus.sh" stop || rc=1
+"$INFRA_SCRIPTS/moto.sh" stop || rc=1
 
 umount_under "$INFRA_DIR" "$EXEC_ROOT_PREFIX"* || rc=1
 for d in "$EXEC_ROOT_PREFIX"*/; do [ -d "$d" ] && { safe_rm_rf "$d" || rc=1; }; done
