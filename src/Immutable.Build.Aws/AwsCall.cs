@@ -61,6 +61,7 @@ internal sealed class AwsCall(Ec2TargetOptions options)
     /// <summary>The AWS error code of a failure, or null.</summary>
     public static string? CodeOf(Exception error) => error switch
     {
+        ImmutableBuildException { InnerException: { } inner } => CodeOf(inner),
         AmazonServiceException s => s.ErrorCode,
         Elb.ElbException e => e.Code,
         _ => null,
@@ -74,7 +75,8 @@ internal sealed class AwsCall(Ec2TargetOptions options)
             busy ? AwsErrors.BusyCode : AwsErrors.CallCode,
             busy
                 ? $"AWS {name} was refused with {code} {attempts} times: {Sentence.End(Reason(e))} {(Capacity.Contains(code!) ? "Choose another instance type (ImmutableAwsInstanceType) or add subnets in other zones (ImmutableAwsSubnets), or run again later." : "Run again later.")}"
-                : $"AWS {name} failed: {Sentence.End(Reason(e))}");
+                : $"AWS {name} failed: {Sentence.End(Reason(e))}",
+            e);
     }
 
     private static string Reason(Exception e) => e switch
@@ -86,6 +88,7 @@ internal sealed class AwsCall(Ec2TargetOptions options)
         _ => e.Message,
     };
 
-    internal static bool IsNotFound(Exception e) => CodeOf(e) is { } code && (code.EndsWith(".NotFound", StringComparison.Ordinal) || code.Contains("NotFound", StringComparison.Ordinal) || code == "TargetGroupNotFound") ||
+    /// <summary>Whether a failure (or the AWS error inside an IMB8002) says the resource does not exist.</summary>
+    internal static bool IsNotFound(Exception e) => e is ImmutableBuildException { InnerException: { } inner } ? IsNotFound(inner) : CodeOf(e) is { } code && (code.EndsWith(".NotFound", StringComparison.Ordinal) || code.Contains("NotFound", StringComparison.Ordinal) || code == "TargetGroupNotFound") ||
         e is AmazonServiceException { StatusCode: HttpStatusCode.NotFound };
 }

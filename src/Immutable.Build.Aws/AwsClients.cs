@@ -14,7 +14,7 @@ internal sealed class AwsClients : IDisposable
     private readonly Ec2TargetOptions _options;
     private readonly Lazy<AWSCredentials> _credentials;
     private readonly Dictionary<string, AmazonEC2Client> _ec2 = new(StringComparer.Ordinal);
-    private readonly Lock _gate = new();
+    private readonly object _gate = new();
     private AmazonSimpleSystemsManagementClient? _ssm;
     private Elb.IElbClient? _elb;
 

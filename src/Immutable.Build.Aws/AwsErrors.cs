@@ -33,6 +33,11 @@ internal static class AwsErrors
         "Give the ARN of an Application Load Balancer listener whose default action forwards to one or more target groups.")]
     public const string ListenerCode = "IMB8006";
 
+    [ErrorCode(
+        "An AMI bake failed: the install script on the builder failed or did not finish within ImmutableAwsBakeTimeout, or the AMI did not become available. The message holds the script's last output.",
+        "Fix what the output names (the image pull, the registry's access from the builder, disk space), or raise ImmutableAwsBakeTimeout; the builder was terminated.")]
+    public const string BakeCode = "IMB8007";
+
     public static ImmutableBuildException Setting(string property, string? value, string fix) =>
         new(SettingCode, $"{property}='{value}' cannot be used: {fix}.");
 }

@@ -56,6 +56,9 @@ public static class AwsSettings
     /// <summary>Regions the baked AMI is copied to.</summary>
     public const string CopyToRegions = "ImmutableAwsCopyToRegions";
 
+    /// <summary>The path of each release target group's health check.</summary>
+    public const string HealthCheckPath = "ImmutableAwsHealthCheckPath";
+
     /// <summary>Every setting, in the order the CLI lists them.</summary>
     public static IReadOnlyList<TargetSetting> All { get; } =
     [
@@ -70,6 +73,7 @@ public static class AwsSettings
         new(BuilderInstanceProfile, "--aws-builder-instance-profile", "EC2 target: the instance profile of the AMI bake's builder instance, with SSM access (AmazonSSMManagedInstanceCore). Required for a bake."),
         new(KeyName, "--aws-key-name", "EC2 target: the key pair of the instances. Default: none."),
         new(AppPort, "--aws-app-port", "EC2 target: the port the app listens on, on each instance (the target groups forward to it). Default: 8080."),
+        new(HealthCheckPath, "--aws-health-check-path", "EC2 target: the path the load balancer's health check of each release target group asks for. Default: /healthz."),
         new(ListenerArn, "--aws-listener-arn", "EC2 target: the Application Load Balancer listener whose forward weights route traffic between release groups."),
         new(ElasticIp, "--aws-elastic-ip", "EC2 target: an Elastic IP (allocation id or address) moved to the new instance, for single-instance apps without a load balancer."),
         new(DirectHealthChecks, "--aws-direct-health-checks", "EC2 target: true to run the HTTP health and release-identity gates against instance addresses (for build agents inside the VPC). Default: false (health is instance status and target health)."),

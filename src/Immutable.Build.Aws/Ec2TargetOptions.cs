@@ -36,6 +36,9 @@ public sealed record Ec2TargetOptions
     /// <summary>The port the app listens on, on each instance.</summary>
     public int AppPort { get; init; } = 8080;
 
+    /// <summary>The load balancer's health check path of each release target group.</summary>
+    public string HealthCheckPath { get; init; } = "/healthz";
+
     /// <summary>The ALB listener, or null.</summary>
     public string? ListenerArn { get; init; }
 

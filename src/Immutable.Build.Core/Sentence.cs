@@ -4,7 +4,7 @@ namespace Immutable.Build;
 /// Joins message parts that may already end in a full stop (an inner error's message, a gate's reason), so a
 /// composed message never ends a sentence in "..".
 /// </summary>
-internal static class Sentence
+public static class Sentence
 {
     /// <summary><paramref name="text"/> ending in one full stop, or in its own '!' or '?'.</summary>
     public static string End(string? text)

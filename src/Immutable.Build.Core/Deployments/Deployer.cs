@@ -223,7 +223,7 @@ public static class Deployer
         var engine = new RolloutEngine(target, new RolloutEngineOptions
         {
             StateDirectory = state,
-            HealthGates = gates.HealthGates(),
+            HealthGates = target.InstancesReachable ? gates.HealthGates() : [],
             AnalysisGates = gates.AnalysisGates(),
             InstanceEnvironment = options.InstanceEnvironment,
             Log = log,

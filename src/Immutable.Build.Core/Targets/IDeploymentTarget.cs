@@ -29,6 +29,13 @@ public interface IDeploymentTarget
     /// </summary>
     Task PrepareAsync(DeploymentScope scope, CancellationToken cancellationToken) => Task.CompletedTask;
 
+    /// <summary>
+    /// Whether the machine running the rollout can reach instance addresses, so the HTTP health and release-identity
+    /// gates can run against them. A cloud target whose instances sit in a private network says no: its own health
+    /// (instance status, the load balancer's target health) then stands for those gates.
+    /// </summary>
+    bool InstancesReachable => true;
+
     /// <summary>Lines for the user after a successful rollout: where the release answers, where its logs are.</summary>
     Task<IReadOnlyList<string>> DescribeAsync(DeploymentScope scope, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
 
