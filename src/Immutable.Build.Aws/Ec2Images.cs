@@ -33,6 +33,26 @@ internal sealed class Ec2Images(AwsClients aws, Ec2TargetOptions options)
     /// <summary>The base AMI's id: the setting itself, or the value of the SSM parameter it names.</summary>
     public async Task<string> BaseAmiAsync(CancellationToken cancellationToken)
     {
+        var id = await ResolveBaseAmiAsync(cancellationToken);
+
+        // Checked before anything launches: EC2 would refuse a missing AMI too, but only after a template version exists.
+        try
+        {
+            var found = await aws.Calls.RunAsync("DescribeImages", ct => aws.Ec2.DescribeImagesAsync(new DescribeImagesRequest { ImageIds = [id] }, ct), cancellationToken);
+            if (found.Images is { Count: > 0 })
+            {
+                return id;
+            }
+        }
+        catch (ImmutableBuildException e) when (AwsCall.IsNotFound(e) || AwsCall.CodeOf(e) == "InvalidAMIID.Malformed")
+        {
+        }
+
+        throw AwsErrors.Setting(AwsSettings.BaseAmi, options.BaseAmi, $"no AMI {id} exists in {options.Endpoints.Region} (or these credentials may not use it); give an AMI id of this region or an SSM parameter such as {Ec2TargetOptions.DefaultBaseAmi}");
+    }
+
+    private async Task<string> ResolveBaseAmiAsync(CancellationToken cancellationToken)
+    {
         if (!options.BaseAmi.StartsWith('/'))
         {
             return options.BaseAmi;

@@ -12,7 +12,7 @@ namespace Immutable.Build.Aws;
 /// instance state, status checks and the load balancer's target health; the engine's HTTP gates run against instance
 /// addresses only when <see cref="Ec2TargetOptions.DirectHealthChecks"/> says the rollout runs inside the VPC.
 /// </summary>
-public sealed class Ec2Target : IDeploymentTarget, IDisposable
+public sealed class Ec2Target : IDeploymentTarget, IMachineImageTarget, IDisposable
 {
     private readonly Ec2TargetOptions _options;
     private readonly AwsClients _aws;
@@ -46,6 +46,12 @@ public sealed class Ec2Target : IDeploymentTarget, IDisposable
     {
         ArgumentNullException.ThrowIfNull(scope);
         await AmiBaker.SweepAsync(_aws, _options, scope, cancellationToken);
+        if (_options.BaseAmi != Ec2TargetOptions.DefaultBaseAmi)
+        {
+            // A base AMI given by hand is checked before the journal is touched; the default parameter always resolves.
+            await _images.BaseAmiAsync(cancellationToken);
+        }
+
         if (_traffic.Listener)
         {
             await _traffic.VpcAsync(await _traffic.ListenerAsync(cancellationToken), cancellationToken);
@@ -179,6 +185,16 @@ public sealed class Ec2Target : IDeploymentTarget, IDisposable
         }
 
         return [];
+    }
+
+    /// <inheritdoc />
+    public async Task<MachineImageRelease> BakeAsync(DeploymentScope scope, ReleaseRef release, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        ArgumentNullException.ThrowIfNull(release);
+        var amis = await new AmiBaker(_aws, _options, _images).BakeAsync(scope, release, cancellationToken);
+        var template = await TemplateAsync(scope, release, cancellationToken);
+        return new MachineImageRelease(amis, template.TemplateId, template.TemplateName, template.Version);
     }
 
     /// <summary>The release's launch template version and the AMI it launches (the baked one when it exists).</summary>

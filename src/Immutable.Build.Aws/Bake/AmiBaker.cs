@@ -124,7 +124,7 @@ internal sealed class AmiBaker(AwsClients aws, Ec2TargetOptions options, Ec2Imag
                         InstanceId = builder,
                         Name = name.Length <= 128 ? name : name[..128],
                         Description = $"{scope.App} release {release.ReleaseId} ({release.ImageDigest})",
-                        TagSpecifications = [Ec2Tags.Spec("image", imageTags), Ec2Tags.Spec("snapshot", imageTags)],
+                        TagSpecifications = [Ec2Tags.Spec("image", imageTags)],
                     },
                     ct),
                 cancellationToken);

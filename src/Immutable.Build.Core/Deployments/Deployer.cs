@@ -85,6 +85,29 @@ public static class Deployer
         return result;
     }
 
+    /// <summary>
+    /// Bakes the release a release.json describes into the target's machine image (an AMI on EC2), or adopts the one
+    /// already baked from its digest; records the images in release.json (<c>amis</c>) and writes
+    /// <see cref="TerraformHandOff.FileName"/> beside it.
+    /// </summary>
+    public static async Task<MachineImageRelease> BakeAsync(DeploymentOptions options, string releaseManifest, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        var manifest = ReleaseManifestFile.Read(releaseManifest);
+        var deployment = Open(options with { App = options.App ?? manifest.App }, log);
+        if (deployment.Target is not IMachineImageTarget baker)
+        {
+            throw new ImmutableBuildException("IMB6108", $"The {deployment.Target.Name} target bakes no machine images: set ImmutableTarget=ec2 (or --target ec2) to bake an AMI, or leave ImmutableBakeAmi unset.");
+        }
+
+        var images = await baker.BakeAsync(deployment.Scope, ReleaseFrom(manifest, releaseManifest), cancellationToken);
+        ReleaseManifestFile.Write(releaseManifest, manifest with { Amis = new SortedDictionary<string, string>(images.ImagesByRegion.ToDictionary(i => i.Key, i => i.Value), StringComparer.Ordinal) });
+        var handOff = TerraformHandOff.Write(releaseManifest, manifest, images);
+        log.Info($"release {manifest.ReleaseId}: {string.Join(", ", images.ImagesByRegion.Select(i => $"{i.Value} in {i.Key}"))}; launch template {images.LaunchTemplateName} version {images.LaunchTemplateVersion}; {handOff}");
+        return images;
+    }
+
     /// <summary>Rolls back to the previous (or the named) successful release, by digest.</summary>
     public static async Task<RolloutResult> RollbackAsync(DeploymentOptions options, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
     {
