@@ -4,7 +4,7 @@ namespace Immutable.Build.Aws;
 internal static class AwsErrors
 {
     [ErrorCode(
-        "An ImmutableAws* setting has a value it cannot take (region, URL, subnet or security group list, port, duration, Elastic IP, listener ARN, replicas).",
+        "An ImmutableAws* setting has a value it cannot take (region, URL, subnet or security group list, port, duration, AMI id or SSM parameter, Elastic IP, listener ARN, replicas), or a base AMI that does not exist in the region.",
         "Correct the value named in the message.")]
     public const string SettingCode = "IMB8001";
 
@@ -24,13 +24,13 @@ internal static class AwsErrors
     public const string CredentialsCode = "IMB8004";
 
     [ErrorCode(
-        "The EC2 target has no AMI of the release and cannot launch it on the base AMI: the release has no registry image (it was published to an OCI layout).",
+        "The EC2 target has no AMI of the release and cannot launch it on the base AMI, or a bake cannot pull it: the release has no registry image (it was published to an OCI layout).",
         "Publish with ContainerRegistry set, so instances pull the image by digest, or bake an AMI first (ImmutableBakeAmi=true or `immutable bake-ami`).")]
     public const string NoImageCode = "IMB8005";
 
     [ErrorCode(
-        "The ALB listener (ImmutableAwsListenerArn) does not exist, or its default action is not a forward the target can weight.",
-        "Give the ARN of an Application Load Balancer listener whose default action forwards to one or more target groups.")]
+        "The ALB listener (ImmutableAwsListenerArn) does not exist, its default action is not a single forward, or a forward would need more than 5 target groups.",
+        "Give the ARN of an Application Load Balancer listener whose default action forwards to target groups; use fewer rolling batches.")]
     public const string ListenerCode = "IMB8006";
 
     [ErrorCode(

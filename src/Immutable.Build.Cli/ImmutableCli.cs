@@ -47,6 +47,7 @@ internal static class ImmutableCli
         root.Subcommands.Add(Deploy());
         root.Subcommands.Add(Rollback());
         root.Subcommands.Add(Prune());
+        root.Subcommands.Add(BakeAmi());
         root.Subcommands.Add(Local());
         return await root.Parse(args).InvokeAsync();
     }
@@ -165,6 +166,28 @@ internal static class ImmutableCli
         {
             var result = await Deployer.PruneAsync((Settings(parse) with { Retain = parse.GetValue(retain), PruneRegistry = parse.GetValue(registry) ? "true" : null }).ToOptions(), Log(parse), ct);
             Console.WriteLine($"kept {string.Join(", ", result.Kept.Select(r => r.ReleaseId))}; removed {(result.Removed.Count == 0 ? "nothing" : string.Join(", ", result.Removed.Select(r => r.ReleaseId)))}");
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command BakeAmi()
+    {
+        var release = new Argument<string>("release") { Description = "The release.json to bake." };
+        var command = Scoped(new Command("bake-ami", "Bake the release into an AMI (or adopt the one baked from its digest); record it in release.json and release.auto.tfvars.json."));
+        command.Arguments.Add(release);
+        command.SetAction((parse, ct) => Guarded(async () =>
+        {
+            var path = parse.GetValue(release)!;
+            if (!File.Exists(path))
+            {
+                throw new ImmutableBuildException("IMB6107", $"No release.json at {path}: give the path of the release.json that `dotnet publish` wrote.");
+            }
+
+            // The bake's own steps (builder, command, image) are its progress, so they are shown.
+            var settings = Settings(parse);
+            var images = await Deployer.BakeAsync((settings with { Target = settings.Target ?? "ec2" }).ToOptions(), path, new ReleaseLog(Console.WriteLine, Console.WriteLine, (code, w) => Console.Error.WriteLine($"warning {code}: {w}")), ct);
+            Console.WriteLine(string.Join(System.Environment.NewLine, images.ImagesByRegion.Select(i => $"{i.Key}\t{i.Value}")));
             return 0;
         }));
         return command;

@@ -98,7 +98,7 @@ public static class Deployer
         var deployment = Open(options with { App = options.App ?? manifest.App }, log);
         if (deployment.Target is not IMachineImageTarget baker)
         {
-            throw new ImmutableBuildException("IMB6108", $"The {deployment.Target.Name} target bakes no machine images: set ImmutableTarget=ec2 (or --target ec2) to bake an AMI, or leave ImmutableBakeAmi unset.");
+            throw new ImmutableBuildException(DeploymentErrors.NoBaker, $"The {deployment.Target.Name} target bakes no machine images: set ImmutableTarget=ec2 (or --target ec2) to bake an AMI, or leave ImmutableBakeAmi unset.");
         }
 
         var images = await baker.BakeAsync(deployment.Scope, ReleaseFrom(manifest, releaseManifest), cancellationToken);

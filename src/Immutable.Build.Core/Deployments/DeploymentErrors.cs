@@ -30,7 +30,7 @@ public static class DeploymentErrors
     /// <summary>ImmutableTarget names no available target.</summary>
     [ErrorCode(
         "ImmutableTarget names a target that is not available.",
-        "Use one the message lists (local, and the targets whose assemblies ship beside Core: docker).")]
+        "Use one the message lists (local, and the targets whose assemblies ship beside Core: docker, ec2).")]
     public const string UnknownTarget = "IMB6105";
 
     /// <summary>No app named and none to be found.</summary>
@@ -44,6 +44,12 @@ public static class DeploymentErrors
         "The release given to `immutable deploy` is neither a release.json path nor an id or digest in the ledger.",
         "Use a path, or an id or digest from `immutable history`.")]
     public const string ReleaseNotFound = "IMB6107";
+
+    /// <summary>A bake asked of a target without machine images.</summary>
+    [ErrorCode(
+        "A machine-image bake (`ImmutableBakeAmi=true`, `immutable bake-ami`) was asked of a target that bakes none.",
+        "Set ImmutableTarget=ec2 (or --target ec2), or leave ImmutableBakeAmi unset.")]
+    public const string NoBaker = "IMB6108";
 
     /// <summary>The one <see cref="AppNotNamed"/> error, whichever adapter finds no app; <paramref name="remembered"/> are the apps the state at <paramref name="state"/> knows.</summary>
     public static ImmutableBuildException WhichApp(string state, IReadOnlyCollection<string> remembered) =>

@@ -25,7 +25,7 @@ public static class PackageProperties
         "ImmutableCanarySteps", "ImmutableCanaryPause", "ImmutableKeepOldFor", "ImmutableBatchSize", "ImmutableMaxSurge",
         "ImmutableAnalysisWindow", "ImmutableHealthPath", "ImmutableHealthTimeout", "ImmutableCheckReleaseIdentity",
         "ImmutablePrometheusUrl", "ImmutablePrometheusQuery", "ImmutablePrometheusCondition", "ImmutableRetain",
-        "ImmutablePruneRegistry", "ImmutableInstanceEnvironment", "ImmutableTargetSetting", "ImmutableTargetSettingsDependsOn",
+        "ImmutablePruneRegistry", "ImmutableBakeAmi", "ImmutableAmiIds", "ImmutableInstanceEnvironment", "ImmutableTargetSetting", "ImmutableTargetSettingsDependsOn",
 
         // outputs
         "ImmutableImageDigest", "ImmutableImageReference", "ImmutableReleaseManifest", "ImmutableReleaseId", "ImmutableReleaseTag",
