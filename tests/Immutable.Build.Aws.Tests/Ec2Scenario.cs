@@ -55,6 +55,9 @@ internal sealed class Ec2Scenario : IDisposable
     /// <summary>Settings laid over the defaults of every call.</summary>
     public Dictionary<string, string> Settings { get; } = new(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>Fault injection on one request kind: given the action, an answer instead of moto's, or null to pass it on.</summary>
+    public Func<string, HttpResponseMessage?>? Fault { get; set; }
+
     /// <summary>Test hook for direct health checks: maps an instance's private address to a loopback URL.</summary>
     public Func<string, Uri>? InstanceUrl { get; set; }
 
@@ -141,6 +144,54 @@ internal sealed class Ec2Scenario : IDisposable
         return listener!.DefaultActions[0].TargetGroups.ToDictionary(t => t.TargetGroupArn.Split('/')[^2], t => t.Weight, StringComparer.Ordinal);
     }
 
+    /// <summary>An IAM instance profile in moto (EC2 there checks that a named profile exists). IAM's Query API, unsigned: moto reads the service from the credential scope.</summary>
+    public async Task CreateInstanceProfileAsync(string name)
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, _moto.Url)
+        {
+            Content = new FormUrlEncodedContent([new("Action", "CreateInstanceProfile"), new("InstanceProfileName", name), new("Version", "2010-05-08")]),
+        };
+        request.Headers.TryAddWithoutValidation("Authorization", $"AWS4-HMAC-SHA256 Credential={_moto.Credentials["AWS_ACCESS_KEY_ID"]}/20260101/{MotoFixture.Region}/iam/aws4_request, SignedHeaders=host, Signature=0");
+        using var response = await http.SendAsync(request, Ct);
+        response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>A release.json of release <paramref name="n"/>, as publish writes it.</summary>
+    public string WriteManifest(int n)
+    {
+        var release = Release(n);
+        var hex = release.ImageDigest["sha256:".Length..];
+        var manifest = new Releases.ReleaseManifest
+        {
+            App = App,
+            ReleaseId = release.ReleaseId,
+            Source = new Releases.ReleaseSource(release.Commit!, release.Commit![..7], false, DateTimeOffset.UnixEpoch, null, "git"),
+            Image = new Releases.ReleaseImage
+            {
+                Registry = "127.0.0.1:5000",
+                Repository = App,
+                Digest = release.ImageDigest,
+                Reference = release.ImageReference,
+                MediaType = "application/vnd.oci.image.manifest.v1+json",
+                Tags = [release.ReleaseId],
+                Engine = "immutable",
+                Reproducible = true,
+            },
+            Build = new Releases.ReleaseBuildInfo("10.0.401", "Release", "net10.0", "linux-x64", "test"),
+            Provenance = new Releases.ProvenanceStatement(
+                "https://in-toto.io/Statement/v1",
+                [new Releases.ProvenanceSubject(release.ImageReference, new Dictionary<string, string> { ["sha256"] = hex })],
+                "https://slsa.dev/provenance/v1",
+                new Releases.SlsaProvenance(new Releases.SlsaBuildDefinition("https://immutable.build/oci/v1", new Dictionary<string, string>(), []), new Releases.SlsaRunDetails(new Releases.SlsaBuilder("local")))),
+        };
+        var directory = Path.Combine(StateDirectory, "out", release.ReleaseId);
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, "release.json");
+        Releases.ReleaseManifestFile.Write(path, manifest);
+        return path;
+    }
+
     /// <summary>Proves no secret reached a log line, the state directory or an error.</summary>
     public void AssertNoSecret(params string[] more)
     {
@@ -171,7 +222,7 @@ internal sealed class Ec2Scenario : IDisposable
         {
             PollInterval = TimeSpan.FromMilliseconds(50),
             Retries = new RetryPolicy { MaxAttempts = 3, BaseDelay = TimeSpan.FromMilliseconds(10), MaxDelay = TimeSpan.FromMilliseconds(50) },
-            WrapHandler = inner => new CountingHandler(scenario.Calls) { InnerHandler = inner },
+            WrapHandler = inner => new CountingHandler(scenario.Calls, action => scenario.Fault?.Invoke(action)) { InnerHandler = inner },
             InstanceUrl = scenario.InstanceUrl,
         });
     }
@@ -192,7 +243,7 @@ internal sealed class CallCounter
 }
 
 /// <summary>Counts each AWS call by its Action (form body or query) and refuses any request not sent to loopback.</summary>
-internal sealed class CountingHandler(CallCounter counter) : DelegatingHandler
+internal sealed class CountingHandler(CallCounter counter, Func<string, HttpResponseMessage?>? fault = null) : DelegatingHandler
 {
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
@@ -206,11 +257,16 @@ internal sealed class CountingHandler(CallCounter counter) : DelegatingHandler
         {
             await request.Content.LoadIntoBufferAsync(cancellationToken);
             var body = await request.Content.ReadAsStringAsync(cancellationToken);
-            action = ActionOf(body) ?? (request.Headers.TryGetValues("X-Amz-Target", out var target) ? target.First().Split('.')[^1] : "?");
+            action = ActionOf(body) ?? "?";
+        }
+
+        if (request.Headers.TryGetValues("X-Amz-Target", out var target))
+        {
+            action = target.First().Split('.')[^1];
         }
 
         counter.Add(action);
-        return await base.SendAsync(request, cancellationToken);
+        return fault?.Invoke(action) ?? await base.SendAsync(request, cancellationToken);
     }
 
     private static string? ActionOf(string form) => form.Split('&').Select(p => p.Split('=', 2)).FirstOrDefault(p => p.Length == 2 && p[0] == "Action") is { } pair ? Uri.UnescapeDataString(pair[1]) : null;
