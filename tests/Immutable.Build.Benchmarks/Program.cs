@@ -5,6 +5,13 @@ using Immutable.Build.Testing;
 // Each variant is a real `dotnet publish` of the sample, run several times; the figure reported is the
 // median wall time and the median peak memory of the publishing process, and each is divided by the
 // same figure for the SDK's plain publish (and for the SDK's own container publish) measured here, now.
+// BENCH_ONLY=ec2 runs the EC2 rollout bench alone (it needs moto, not the registry).
+if (Environment.GetEnvironmentVariable("BENCH_ONLY") == "ec2")
+{
+    Console.WriteLine(await Ec2Bench.RunAsync());
+    return 0;
+}
+
 var runs = int.TryParse(Environment.GetEnvironmentVariable("BENCH_RUNS"), out var r) ? r : 5;
 var bases = new BaseImagesFixture();
 await bases.InitializeAsync();
@@ -131,5 +138,11 @@ Console.WriteLine("rollout on the Docker target (one real engine):");
 var dockerTable = await DockerBench.RunAsync(workspace, bases, Math.Max(1, runs / 2));
 Console.WriteLine(dockerTable);
 await File.WriteAllTextAsync(Path.Combine(outDir, "docker.md"), dockerTable);
+
+Console.WriteLine();
+Console.WriteLine("rollout on the EC2 target (moto on loopback):");
+var ec2Table = await Ec2Bench.RunAsync();
+Console.WriteLine(ec2Table);
+await File.WriteAllTextAsync(Path.Combine(outDir, "ec2.md"), ec2Table);
 await bases.DisposeAsync();
 return 0;
