@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using Amazon.EC2.Model;
@@ -94,6 +95,45 @@ public sealed class Ec2BakeTests(MotoFixture moto)
         Assert.Empty(await s.InstancesAsync());
         Assert.Empty((await s.Ec2.DescribeImagesAsync(new DescribeImagesRequest { Owners = ["self"], Filters = [new Filter("tag:immutable.app", [s.App])] }, Ct)).Images ?? []);
         s.AssertNoSecret(bad.Message, refused.Message);
+    }
+
+    [Fact]
+    public async Task A_bake_killed_with_SIGKILL_leaves_a_builder_that_the_next_command_terminates()
+    {
+        await moto.ResetAsync();
+        using var s = await BakerAsync("bakekill");
+        var manifest = s.WriteManifest(1);
+        var cli = Path.Combine(TestEnvironment.RepoRoot, "src", "Immutable.Build.Cli", "bin", "Release", "net8.0", "immutable.dll");
+        Assert.True(File.Exists(cli), $"the CLI is not built at {cli}");
+
+        // The CLI bakes through a loopback relay to moto that holds the install command, so the kill lands mid-bake.
+        await using var relay = new HoldingRelay(moto.Url, "SendCommand");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { cli, "bake-ami", manifest, "--target", "ec2", "--state-dir", s.StateDirectory, "--aws-region", MotoFixture.Region, "--aws-service-url", relay.Url.ToString(), "--aws-elb-service-url", relay.Url.ToString(), "--aws-builder-instance-profile", "builder" })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        foreach (var (name, value) in moto.Credentials)
+        {
+            start.Environment[name] = value;
+        }
+
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync(Ct);
+        var held = await Task.WhenAny(relay.Held, Task.Delay(TimeSpan.FromSeconds(60), Ct));
+        Assert.True(held == relay.Held, "the bake never reached the install command");
+        process.Kill();
+        await process.WaitForExitAsync(Ct);
+        var left = await s.InstancesAsync();
+        Assert.True(left.Count == 1, $"{left.Count} builder(s) left after the kill; the CLI said: {await output}");
+        Assert.Equal("builder", Ec2Scenario.Tag(left[0], "immutable.role"));
+
+        // The next command (here a rollout) finds the builder by its tags and terminates it.
+        Assert.True((await s.DeployAsync(1)).Succeeded);
+        Assert.Contains(s.Lines, l => l.Contains("left by a bake that did not finish", StringComparison.Ordinal));
+        Assert.DoesNotContain(await s.InstancesAsync(), i => Ec2Scenario.Tag(i, "immutable.role") == "builder");
+        Assert.Contains(left[0].InstanceId, (await s.InstancesAsync("terminated", "shutting-down")).Select(i => i.InstanceId));
     }
 
     [Fact]
