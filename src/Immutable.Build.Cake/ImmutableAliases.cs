@@ -128,6 +128,20 @@ public static class ImmutableAliases
         return Run(() => Deployer.PruneAsync(settings.ToOptions(), Log(context), CancellationToken.None));
     }
 
+    /// <summary>Bakes a release into an AMI (or adopts the one baked from its digest), and records it in release.json and release.auto.tfvars.json.</summary>
+    /// <param name="context">The Cake context.</param>
+    /// <param name="releaseManifest">The release.json of the release.</param>
+    /// <param name="settings">The EC2 target's settings (ImmutableAws* in TargetSettings).</param>
+    /// <returns>The AMI per region and the launch template version.</returns>
+    [CakeMethodAlias]
+    public static Targets.MachineImageRelease ImmutableBakeAmi(this ICakeContext context, FilePath releaseManifest, ImmutableBakeAmiSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(releaseManifest);
+        ArgumentNullException.ThrowIfNull(settings);
+        return Run(() => Deployer.BakeAsync(settings.ToOptions(), releaseManifest.MakeAbsolute(context.Environment).FullPath, Log(context), CancellationToken.None));
+    }
+
     private static ReleaseLog Log(ICakeContext context) => new(
         line => context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Normal, global::Cake.Core.Diagnostics.LogLevel.Information, "{0}", line),
         line => context.Log.Write(global::Cake.Core.Diagnostics.Verbosity.Verbose, global::Cake.Core.Diagnostics.LogLevel.Verbose, "{0}", line),

@@ -71,7 +71,7 @@ public sealed class ImmutableBakeSettings
 /// <summary>Where an app runs: the target and its settings. The base of the rollout, rollback, status and prune settings.</summary>
 public abstract class ImmutableTargetSettings
 {
-    /// <summary>The target: local or docker. Default: the target of the app's last rollout, else local.</summary>
+    /// <summary>The target: local, docker or ec2. Default: the target of the app's last rollout, else local.</summary>
     public string? Target { get; set; }
 
     /// <summary>The app (release.json's app); taken from the release when one is given, else the one app the state remembers.</summary>
@@ -240,6 +240,12 @@ public sealed class ImmutablePruneSettings : ImmutableTargetSettings
     public bool Registry { get; set; }
 
     internal override DeploymentOptions ToOptions() => base.ToOptions() with { Retain = Retain ?? 2, PruneRegistry = Registry };
+}
+
+/// <summary>Settings for <see cref="ImmutableAliases.ImmutableBakeAmi"/>: the EC2 target's ImmutableAws* settings go in <see cref="ImmutableTargetSettings.TargetSettings"/>.</summary>
+public sealed class ImmutableBakeAmiSettings : ImmutableTargetSettings
+{
+    internal override DeploymentOptions ToOptions() => base.ToOptions() is var options && options.Target is null ? options with { Target = "ec2" } : options;
 }
 
 /// <summary>A release, as <see cref="ImmutableAliases.ImmutableBake"/> returns it.</summary>

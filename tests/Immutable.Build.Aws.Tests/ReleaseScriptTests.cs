@@ -50,6 +50,77 @@ public sealed class ReleaseScriptTests(BaseImagesFixture bases, DockerEngineFixt
         Assert.False(File.Exists(marker), "a value ran as a command");
     }
 
+    [Theory]
+    [InlineData("tag")]
+    [InlineData("digest")]
+    [InlineData("port")]
+    [InlineData("mode")]
+    public async Task A_release_not_named_by_its_digest_or_with_bad_settings_is_refused_before_anything_is_written(string broken)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dir = TestEnvironment.NewWorkDir("script-refuses");
+        var digest = "sha256:" + new string('a', 64);
+        var input = broken switch
+        {
+            "tag" => new ReleaseScriptInput("127.0.0.1:5000/hello:v1", digest, 8080, "r1", "c1", "hello", "test", ""),
+            "digest" => new ReleaseScriptInput("127.0.0.1:5000/hello@sha256:../../etc", "sha256:../../etc", 8080, "r1", "c1", "hello", "test", ""),
+            "port" => new ReleaseScriptInput("127.0.0.1:5000/hello@" + digest, digest, 0, "r1", "c1", "hello", "test", ""),
+            _ => new ReleaseScriptInput("127.0.0.1:5000/hello@" + digest, digest, 8080, "r1", "c1", "hello", "test", ""),
+        };
+        var script = Path.Combine(dir, "install.sh");
+        await File.WriteAllTextAsync(script, ReleaseScripts.InstallScript(input, broken == "mode" ? "upgrade" : "bake"), ct);
+        var root = Path.Combine(dir, "root");
+        var run = await ProcessRunner.RunAsync(
+            "bash",
+            [script],
+            dir,
+            new Dictionary<string, string?> { ["IMMUTABLE_NO_SYSTEMD"] = "1", ["IMMUTABLE_STATE_ROOT"] = root, ["DOCKER"] = "true" },
+            TimeSpan.FromMinutes(1),
+            ct);
+        Assert.True(run.ExitCode == 2, run.Output);
+        Assert.Contains("immutable: ", run.Output, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(root), "the script wrote state for a release it refused");
+    }
+
+    [Fact]
+    public async Task Baked_user_data_hands_a_hostile_group_over_as_data_and_refuses_a_line_break()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dir = TestEnvironment.NewWorkDir("script-baked");
+        var digest = "sha256:" + new string('b', 64);
+        var group = "g'$(id)`id`\\";
+        var userData = ReleaseScripts.BakedUserData(new ReleaseScriptInput("r/hello@" + digest, digest, 8080, "r1", "c1", "hello", "test", group));
+        Assert.StartsWith("#!/bin/bash\n", userData, StringComparison.Ordinal);
+        Assert.Contains("systemctl restart immutable-app.service", userData, StringComparison.Ordinal);
+
+        // The same script with its absolute paths moved under the test folder and systemctl left out.
+        var root = Path.Combine(dir, "root");
+        var local = userData.Replace("/etc/immutable", root, StringComparison.Ordinal).Replace("systemctl restart immutable-app.service", "true", StringComparison.Ordinal);
+        var script = Path.Combine(dir, "user-data.sh");
+        await File.WriteAllTextAsync(script, local, ct);
+        var run = await ProcessRunner.RunAsync("bash", [script], dir, cancellationToken: ct);
+        Assert.True(run.ExitCode == 0, run.Output);
+        Assert.Equal($"IMMUTABLE_GROUP={group}\n", await File.ReadAllTextAsync(Path.Combine(root, "instance.env"), ct));
+
+        Assert.DoesNotContain("instance.env", ReleaseScripts.BakedUserData(new ReleaseScriptInput("r/hello@" + digest, digest, 8080, "r1", "c1", "hello", "test", "")), StringComparison.Ordinal);
+        Assert.Throws<ImmutableBuildException>(() => ReleaseScripts.BakedUserData(new ReleaseScriptInput("r/hello@" + digest, digest, 8080, "r1", "c1", "hello", "test", "blue\nIMMUTABLE_X=1")));
+    }
+
+    [Fact]
+    public void User_data_over_EC2s_16_KB_is_refused_with_a_clear_error()
+    {
+        var digest = "sha256:" + new string('c', 64);
+        var quick = ReleaseScripts.UserData(new ReleaseScriptInput("r/hello@" + digest, digest, 8080, "r1", "c1", "hello", "test", "blue"));
+        Assert.StartsWith("#!/bin/bash\n", quick, StringComparison.Ordinal);
+        Assert.Contains("MODE='boot'", quick, StringComparison.Ordinal);
+        Assert.Contains("GROUP='blue'", quick, StringComparison.Ordinal);
+        Assert.True(System.Text.Encoding.UTF8.GetByteCount(quick) < ReleaseScripts.MaxUserDataBytes / 2, "the quick-mode user data leaves little room for the release's values");
+
+        var huge = new string('x', ReleaseScripts.MaxUserDataBytes);
+        var error = Assert.Throws<ImmutableBuildException>(() => ReleaseScripts.UserData(new ReleaseScriptInput("r/hello@" + digest, digest, 8080, huge, "c1", "hello", "test", "blue")));
+        Assert.Contains("16384", error.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_baked_install_runs_the_release_by_digest_and_starts_it_again_from_the_tar_without_the_registry()
     {
@@ -80,6 +151,7 @@ public sealed class ReleaseScriptTests(BaseImagesFixture bases, DockerEngineFixt
             ["IMMUTABLE_NO_SYSTEMD"] = "1",
             ["IMMUTABLE_STATE_ROOT"] = root,
             ["IMMUTABLE_CONTAINER_NAME"] = container,
+            ["IMMUTABLE_BIND_ADDRESS"] = "127.0.0.1",
         };
         try
         {
@@ -87,7 +159,21 @@ public sealed class ReleaseScriptTests(BaseImagesFixture bases, DockerEngineFixt
             Assert.True(install.ExitCode == 0, install.Output);
             Assert.True(File.Exists(Path.Combine(root, "var", "lib", "immutable", digest["sha256:".Length..] + ".tar")), install.Output);
             Assert.Equal(image, (await File.ReadAllTextAsync(Path.Combine(root, "etc", "immutable", "image"), ct)).Trim());
+            Assert.Contains(image, await DockerOutputAsync(env, "image", "inspect", "--format", "{{json .RepoDigests}}", image), StringComparison.Ordinal);
+
+            // Every mention of the repository in the unit is the digest reference; the unit loads before it runs.
+            var unit = await File.ReadAllTextAsync(Path.Combine(root, "etc", "systemd", "system", "immutable-app.service"), ct);
+            var mentions = unit.Split('\n').Where(l => l.Contains(repository, StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(mentions);
+            Assert.All(mentions, l => Assert.EndsWith(" " + image, l, StringComparison.Ordinal));
+            Assert.Contains("\nExecStartPre=/etc/immutable/start.sh load\n", unit, StringComparison.Ordinal);
+            Assert.Contains("\nExecStart=/etc/immutable/start.sh run\n", unit, StringComparison.Ordinal);
+            Assert.Contains("\nWantedBy=multi-user.target\n", unit, StringComparison.Ordinal);
+
             await AssertServesAsync(port, releaseId, commit, digest, ct);
+            var containerEnv = await DockerOutputAsync(env, "inspect", "--format", "{{json .Config.Env}}", container);
+            Assert.Contains("\"IMMUTABLE_GROUP=blue\"", containerEnv, StringComparison.Ordinal);
+            Assert.Contains($"\"IMMUTABLE_ENVIRONMENT=test\"", containerEnv, StringComparison.Ordinal);
 
             // What an instance from the AMI meets when the engine has no copy: only the tar on the disk.
             (await DockerAsync(env, "rm", "-f", container)).EnsureSuccess("docker rm");
@@ -106,6 +192,13 @@ public sealed class ReleaseScriptTests(BaseImagesFixture bases, DockerEngineFixt
             var id = Path.Combine(root, "etc", "immutable", "image-id");
             await DockerAsync(env, "rmi", "-f", File.Exists(id) ? (await File.ReadAllTextAsync(id, CancellationToken.None)).Trim() : image);
         }
+    }
+
+    private static async Task<string> DockerOutputAsync(IReadOnlyDictionary<string, string?> env, params string[] arguments)
+    {
+        var result = await DockerAsync(env, arguments);
+        Assert.True(result.ExitCode == 0, result.Output);
+        return result.StandardOutput;
     }
 
     private static Task<ProcessResult> DockerAsync(IReadOnlyDictionary<string, string?> env, params string[] arguments) =>

@@ -26,11 +26,29 @@ internal static class ReleaseScripts
     /// <summary>Quick mode's user data: the install at first boot of the base AMI.</summary>
     public static string UserData(ReleaseScriptInput input) => Checked(InstallScript(input, "boot"));
 
-    /// <summary>User data of an instance from a baked AMI: the unit is already enabled, so it only says so in the console log.</summary>
+    /// <summary>
+    /// User data of an instance from a baked AMI: the unit is already enabled and starts at boot, so this only hands
+    /// it the instance's group when the launch knows it (else the unit reads the group from the instance's tags).
+    /// </summary>
     public static string BakedUserData(ReleaseScriptInput input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        return Checked($"#!/bin/bash\necho {Quote($"immutable: {input.App} release {input.ReleaseId} ({input.Digest}) baked into this AMI starts from immutable-app.service")}\n");
+        var text = new StringBuilder("#!/bin/bash\nset -eu\n");
+        text.Append("echo ").Append(Quote($"immutable: {input.App} release {input.ReleaseId} ({input.Digest}) baked into this AMI starts from immutable-app.service")).Append('\n');
+        if (!string.IsNullOrEmpty(input.Group))
+        {
+            // release.env and instance.env are line-based: a line break would add a variable of its own.
+            if (input.Group.AsSpan().IndexOfAny('\n', '\r') >= 0)
+            {
+                throw new ImmutableBuildException(AwsErrors.SettingCode, "The instance group holds a line break; groups are single words such as blue or green.");
+            }
+
+            text.Append("mkdir -p /etc/immutable\n")
+                .Append("printf 'IMMUTABLE_GROUP=%s\\n' ").Append(Quote(input.Group)).Append(" > /etc/immutable/instance.env\n")
+                .Append("systemctl restart immutable-app.service\n");
+        }
+
+        return Checked(text.ToString());
     }
 
     /// <summary>Variable assignments for the script, each value single-quoted.</summary>
