@@ -89,6 +89,6 @@ internal sealed class AwsCall(Ec2TargetOptions options)
     };
 
     /// <summary>Whether a failure (or the AWS error inside an IMB8002) says the resource does not exist.</summary>
-    internal static bool IsNotFound(Exception e) => e is ImmutableBuildException { InnerException: { } inner } ? IsNotFound(inner) : CodeOf(e) is { } code && (code.EndsWith(".NotFound", StringComparison.Ordinal) || code.Contains("NotFound", StringComparison.Ordinal) || code == "TargetGroupNotFound") ||
+    internal static bool IsNotFound(Exception e) => e is ImmutableBuildException { InnerException: { } inner } ? IsNotFound(inner) : CodeOf(e) is { } code && code.Contains("NotFound", StringComparison.Ordinal) ||
         e is AmazonServiceException { StatusCode: HttpStatusCode.NotFound };
 }

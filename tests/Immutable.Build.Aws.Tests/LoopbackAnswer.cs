@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 
 namespace Immutable.Build.Aws.Tests;
 
@@ -14,11 +13,7 @@ internal sealed class LoopbackAnswer : IDisposable
 
     public LoopbackAnswer(HttpStatusCode status)
     {
-        var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
-        Url = new Uri($"http://127.0.0.1:{port}/");
+        Url = new Uri($"http://127.0.0.1:{TestNetwork.FreePort()}/");
         _listener.Prefixes.Add(Url.ToString());
         _listener.Start();
         _loop = Task.Run(async () =>

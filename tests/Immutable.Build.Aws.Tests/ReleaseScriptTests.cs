@@ -38,13 +38,7 @@ public sealed class ReleaseScriptTests(BaseImagesFixture bases, DockerEngineFixt
         // The whole script refuses the line breaks before it writes anything (they would add lines to release.env
         // and the systemd unit); `true` as docker keeps it from reaching any engine.
         var root = Path.Combine(dir, "root");
-        var run = await ProcessRunner.RunAsync(
-            "bash",
-            [script],
-            dir,
-            new Dictionary<string, string?> { ["IMMUTABLE_NO_SYSTEMD"] = "1", ["IMMUTABLE_STATE_ROOT"] = root, ["DOCKER"] = "true" },
-            TimeSpan.FromMinutes(1),
-            ct);
+        var run = await RunOffEc2Async(script, dir, root, ct);
         Assert.True(run.ExitCode == 2, run.Output);
         Assert.False(Directory.Exists(root), "the script wrote state for values it refused");
         Assert.False(File.Exists(marker), "a value ran as a command");
@@ -70,13 +64,7 @@ public sealed class ReleaseScriptTests(BaseImagesFixture bases, DockerEngineFixt
         var script = Path.Combine(dir, "install.sh");
         await File.WriteAllTextAsync(script, ReleaseScripts.InstallScript(input, broken == "mode" ? "upgrade" : "bake"), ct);
         var root = Path.Combine(dir, "root");
-        var run = await ProcessRunner.RunAsync(
-            "bash",
-            [script],
-            dir,
-            new Dictionary<string, string?> { ["IMMUTABLE_NO_SYSTEMD"] = "1", ["IMMUTABLE_STATE_ROOT"] = root, ["DOCKER"] = "true" },
-            TimeSpan.FromMinutes(1),
-            ct);
+        var run = await RunOffEc2Async(script, dir, root, ct);
         Assert.True(run.ExitCode == 2, run.Output);
         Assert.Contains("immutable: ", run.Output, StringComparison.Ordinal);
         Assert.False(Directory.Exists(root), "the script wrote state for a release it refused");
@@ -237,4 +225,14 @@ public sealed class ReleaseScriptTests(BaseImagesFixture bases, DockerEngineFixt
 
         return null;
     }
+
+    // Off EC2, with `true` as docker, so a script that got past its checks could reach no engine.
+    private static Task<ProcessResult> RunOffEc2Async(string script, string dir, string root, CancellationToken ct) =>
+        ProcessRunner.RunAsync(
+            "bash",
+            [script],
+            dir,
+            new Dictionary<string, string?> { ["IMMUTABLE_NO_SYSTEMD"] = "1", ["IMMUTABLE_STATE_ROOT"] = root, ["DOCKER"] = "true" },
+            TimeSpan.FromMinutes(1),
+            ct);
 }
