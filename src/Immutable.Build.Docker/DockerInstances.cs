@@ -146,7 +146,7 @@ internal sealed class DockerInstances(DockerCalls calls, DockerContainers contai
                 foreach (var id in pending.ToList())
                 {
                     var inspect = await calls.Call("inspect container", () => Client.Containers.InspectContainerAsync(id, c));
-                    var state = inspect.State ?? new State();
+                    var state = inspect.State ?? new global::Docker.DotNet.Models.State();
                     if (state.Running && !state.Restarting && state.Health?.Status is null or "" or "none" or "healthy")
                     {
                         pending.Remove(id);

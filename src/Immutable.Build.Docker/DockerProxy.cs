@@ -111,7 +111,7 @@ internal sealed class DockerProxy(DockerCalls calls, DockerContainers containers
 
         // Up when it has written its first acknowledgement; a proxy that exits first has failed without waiting out the time.
         var acknowledged = false;
-        var state = new State { Running = true };
+        var state = new global::Docker.DotNet.Models.State { Running = true };
         await Wait.UntilAsync(
             async c =>
             {
@@ -121,7 +121,7 @@ internal sealed class DockerProxy(DockerCalls calls, DockerContainers containers
                     return true;
                 }
 
-                state = (await calls.Call("inspect proxy", () => Client.Containers.InspectContainerAsync(created.ID, c))).State ?? new State();
+                state = (await calls.Call("inspect proxy", () => Client.Containers.InspectContainerAsync(created.ID, c))).State ?? new global::Docker.DotNet.Models.State();
                 return !state.Running;
             },
             StartTimeout,

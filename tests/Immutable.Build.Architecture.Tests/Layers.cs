@@ -18,6 +18,7 @@ internal static class Layers
         "Immutable.Build.Registry",
         "Immutable.Build.Releases",
         "Immutable.Build.Targets",
+        "Immutable.Build.State",
         "Immutable.Build.Rollout",
         "Immutable.Build.Targets.Local",
         "Immutable.Build.Deployments",
@@ -26,8 +27,8 @@ internal static class Layers
     /// <summary>What a target assembly may use of Core: its public types below the engine (never Rollout or Deployments).</summary>
     private static readonly Dictionary<string, string[]> TargetAssemblies = new(StringComparer.Ordinal)
     {
-        ["Docker"] = ["Immutable.Build", "Immutable.Build.Images", "Immutable.Build.Versioning", "Immutable.Build.Registry", "Immutable.Build.Releases", "Immutable.Build.Targets", "Immutable.Build.Targets.Local"],
-        ["Aws"] = ["Immutable.Build", "Immutable.Build.Images", "Immutable.Build.Versioning", "Immutable.Build.Registry", "Immutable.Build.Releases", "Immutable.Build.Targets"],
+        ["Docker"] = ["Immutable.Build", "Immutable.Build.Images", "Immutable.Build.Versioning", "Immutable.Build.Registry", "Immutable.Build.Releases", "Immutable.Build.Targets", "Immutable.Build.State", "Immutable.Build.Targets.Local"],
+        ["Aws"] = ["Immutable.Build", "Immutable.Build.Images", "Immutable.Build.Versioning", "Immutable.Build.Registry", "Immutable.Build.Releases", "Immutable.Build.Targets", "Immutable.Build.State"],
     };
 
     /// <summary>The assemblies whose dependencies are checked.</summary>

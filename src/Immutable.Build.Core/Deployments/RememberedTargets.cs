@@ -40,7 +40,7 @@ public static class RememberedTargets
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new ImmutableBuildException(RolloutErrors.StateUnusable, $"The target of {target.App} ({target.Environment}) cannot be recorded at {path}: {e.Message} Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.", e);
+            throw new ImmutableBuildException(State.StateErrors.StateDirectoryUnusable, $"The target of {target.App} ({target.Environment}) cannot be recorded at {path}: {e.Message} Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.", e);
         }
     }
 

@@ -90,4 +90,7 @@ internal sealed class JournalRecord
     public string? Outcome { get; set; }
 
     public string? Reason { get; set; }
+
+    /// <summary>Who wrote the line and from where (absent in lines written before records carried it).</summary>
+    public State.RecordOrigin? Origin { get; set; }
 }

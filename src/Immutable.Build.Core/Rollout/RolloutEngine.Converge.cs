@@ -14,7 +14,7 @@ public sealed partial class RolloutEngine
     private async Task<IReadOnlyList<string>> ConvergeAsync(DeploymentScope scope, ScopeStore store, CancellationToken cancellationToken)
     {
         var repairs = new List<string>();
-        var journal = store.ReadJournal();
+        var journal = (await store.ReadJournalAsync(cancellationToken));
         if (FindOpen(journal) is { } open)
         {
             var records = journal.Where(r => r.Rollout == open.Rollout).ToList();
@@ -22,7 +22,7 @@ public sealed partial class RolloutEngine
             var lastStep = records.LastOrDefault(r => r.Type == JournalKind.Step);
             var previous = open.PreviousGroups ?? [];
             var next = open.NextGroups ?? [];
-            var recorded = store.ReadLedger().LastOrDefault(e => e.Type == "rollout" && e.RolloutId == open.Rollout);
+            var recorded = (await store.ReadLedgerAsync(cancellationToken)).LastOrDefault(e => e.Type == "rollout" && e.RolloutId == open.Rollout);
             var forward = recorded is null ? promoted : recorded.Outcome == RolloutOutcomes.Succeeded;
             string outcome;
             string? reason;
@@ -54,7 +54,7 @@ public sealed partial class RolloutEngine
             var now = Time.GetUtcNow();
             if (recorded is null)
             {
-                store.AppendLedger(new LedgerEntry
+                await store.AppendLedgerAsync(new LedgerEntry
                 {
                     RolloutId = open.Rollout,
                     Seq = open.Seq,
@@ -68,13 +68,13 @@ public sealed partial class RolloutEngine
                     Reason = reason,
                     Current = forward ? open.Release : open.PreviousRelease,
                     CurrentGroups = currentGroups,
-                });
+                }, cancellationToken);
             }
 
-            store.AppendJournal(new JournalRecord { Type = JournalKind.End, Rollout = open.Rollout, Seq = open.Seq, At = now, Outcome = outcome, Reason = reason ?? "converged after an interruption" });
+            await store.AppendJournalAsync(new JournalRecord { Type = JournalKind.End, Rollout = open.Rollout, Seq = open.Seq, At = now, Outcome = outcome, Reason = reason ?? "converged after an interruption" }, cancellationToken);
         }
 
-        repairs.AddRange(await SweepAsync(scope, ReleaseLedger.LastRollout(store.ReadLedger()), cancellationToken));
+        repairs.AddRange(await SweepAsync(scope, ReleaseLedger.LastRollout((await store.ReadLedgerAsync(cancellationToken))), cancellationToken));
         foreach (var r in repairs)
         {
             _options.Log.Detail("converge: " + r);

@@ -7,9 +7,9 @@ public sealed partial class RolloutEngine
     private async Task<RolloutResult> RunAsync(DeploymentScope scope, ScopeStore store, ReleaseRef release, RolloutStrategy strategy, string trigger, IReadOnlyList<string> repairs, CancellationToken cancellationToken)
     {
         var started = Time.GetUtcNow();
-        var current = ReleaseLedger.LastRollout(store.ReadLedger());
+        var current = ReleaseLedger.LastRollout((await store.ReadLedgerAsync(cancellationToken)));
         var observed = await _target.ObserveAsync(scope, cancellationToken);
-        var seq = Math.Max(store.ReadJournal().Select(r => r.Seq).DefaultIfEmpty(0).Max(), current?.Seq ?? 0) + 1;
+        var seq = Math.Max((await store.ReadJournalAsync(cancellationToken)).Select(r => r.Seq).DefaultIfEmpty(0).Max(), current?.Seq ?? 0) + 1;
         var run = new RolloutRun(scope, release, strategy, $"{scope.Key}-{seq}", seq)
         {
             PreviousRelease = current?.Current,
@@ -17,7 +17,7 @@ public sealed partial class RolloutEngine
             Previous = (current?.CurrentGroups ?? []).Where(g => observed.Instances.Any(i => i.Group == g)).ToList(),
         };
         run.NextGroups.AddRange(strategy.Steps.OfType<LaunchStep>().Select(l => run.GroupName(l.Batch)).Distinct());
-        store.AppendJournal(new JournalRecord
+        await store.AppendJournalAsync(new JournalRecord
         {
             Type = JournalKind.Begin,
             Rollout = run.Id,
@@ -31,7 +31,7 @@ public sealed partial class RolloutEngine
             PreviousRelease = run.PreviousRelease,
             PreviousGroups = [.. run.Previous],
             NextGroups = [.. run.NextGroups],
-        });
+        }, cancellationToken);
         _options.Log.Info($"{trigger} {release.ReleaseId} ({release.ImageDigest}) to {scope.App}/{scope.Environment} on {_target.Name}: {Kind(strategy.Kind)}, {strategy.Replicas} replica(s), replacing {(run.PreviousRelease is null ? "nothing" : $"{run.PreviousRelease.ReleaseId} ({string.Join(", ", run.Previous)})")}");
 
         string? failure = null;
@@ -39,7 +39,7 @@ public sealed partial class RolloutEngine
         {
             var step = strategy.Steps[i];
             var stepStart = Time.GetUtcNow();
-            store.AppendJournal(new JournalRecord { Type = JournalKind.Step, Rollout = run.Id, Seq = seq, At = stepStart, Index = i, Phase = JournalPhase.Start, Step = step.Name });
+            await store.AppendJournalAsync(new JournalRecord { Type = JournalKind.Step, Rollout = run.Id, Seq = seq, At = stepStart, Index = i, Phase = JournalPhase.Start, Step = step.Name }, cancellationToken);
             string description;
             try
             {
@@ -59,7 +59,7 @@ public sealed partial class RolloutEngine
 
             var duration = Time.GetUtcNow() - stepStart;
             run.Steps.Add(new StepRecord(i + 1, step.Name, description, stepStart, duration, failure is null, failure));
-            store.AppendJournal(new JournalRecord
+            await store.AppendJournalAsync(new JournalRecord
             {
                 Type = JournalKind.Step,
                 Rollout = run.Id,
@@ -70,7 +70,7 @@ public sealed partial class RolloutEngine
                 Step = step.Name,
                 Detail = failure ?? description,
                 Weights = step is ShiftTrafficStep or RetirePreviousStep ? new(run.Weights) : null,
-            });
+            }, cancellationToken);
         }
 
         string outcome;
@@ -86,13 +86,13 @@ public sealed partial class RolloutEngine
         else
         {
             _options.Log.Warning(RolloutErrors.RolledBack, $"rollout {run.Id} of {release.ReleaseId} failed: {Sentence.Open(failure)}; rolling back");
-            store.AppendJournal(new JournalRecord { Type = JournalKind.Rollback, Rollout = run.Id, Seq = seq, At = Time.GetUtcNow(), Phase = JournalPhase.Start, Reason = failure });
+            await store.AppendJournalAsync(new JournalRecord { Type = JournalKind.Rollback, Rollout = run.Id, Seq = seq, At = Time.GetUtcNow(), Phase = JournalPhase.Start, Reason = failure }, cancellationToken);
             nowCurrent = run.PreviousRelease;
             try
             {
                 currentGroups = await RestorePreviousAsync(scope, run.Previous, run.NextGroups, cancellationToken);
                 outcome = RolloutOutcomes.RolledBack;
-                store.AppendJournal(new JournalRecord { Type = JournalKind.Rollback, Rollout = run.Id, Seq = seq, At = Time.GetUtcNow(), Phase = JournalPhase.Done });
+                await store.AppendJournalAsync(new JournalRecord { Type = JournalKind.Rollback, Rollout = run.Id, Seq = seq, At = Time.GetUtcNow(), Phase = JournalPhase.Done }, cancellationToken);
             }
             catch (Exception e) when (!(e is OperationCanceledException && cancellationToken.IsCancellationRequested))
             {
@@ -104,7 +104,7 @@ public sealed partial class RolloutEngine
 
         var ended = Time.GetUtcNow();
         // Ledger before the journal's end line: a crash between the two is finished by convergence without a duplicate entry.
-        store.AppendLedger(new LedgerEntry
+        await store.AppendLedgerAsync(new LedgerEntry
         {
             RolloutId = run.Id,
             Seq = seq,
@@ -118,8 +118,8 @@ public sealed partial class RolloutEngine
             Reason = reason,
             Current = nowCurrent,
             CurrentGroups = currentGroups,
-        });
-        store.AppendJournal(new JournalRecord { Type = JournalKind.End, Rollout = run.Id, Seq = seq, At = ended, Outcome = outcome, Reason = reason });
+        }, cancellationToken);
+        await store.AppendJournalAsync(new JournalRecord { Type = JournalKind.End, Rollout = run.Id, Seq = seq, At = ended, Outcome = outcome, Reason = reason }, cancellationToken);
         _options.Log.Info($"rollout {run.Id}: {outcome}{(reason is null ? "" : $" ({Sentence.Open(reason)})")}; current release: {nowCurrent?.ReleaseId ?? "none"}");
         if (outcome == RolloutOutcomes.Succeeded)
         {
@@ -175,6 +175,7 @@ public sealed partial class RolloutEngine
     {
         try
         {
+            store.EnsureReportDirectory();
             AtomicFile.WriteAllText(store.ReportPath, report);
             if (_options.GetEnvironmentVariable("GITHUB_STEP_SUMMARY") is { Length: > 0 } summary)
             {
@@ -184,7 +185,7 @@ public sealed partial class RolloutEngine
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // The rollout is done and recorded; a summary that cannot be written must not turn it into a failure.
-            _options.Log.Warning(RolloutErrors.StateUnusable, $"could not write the rollout report: {e.Message}");
+            _options.Log.Warning(State.StateErrors.StateDirectoryUnusable, $"could not write the rollout report: {e.Message}");
         }
     }
 }

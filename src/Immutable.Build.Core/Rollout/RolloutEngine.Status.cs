@@ -1,3 +1,4 @@
+using Immutable.Build.State;
 using Immutable.Build.Targets;
 
 namespace Immutable.Build.Rollout;
@@ -13,18 +14,18 @@ public sealed partial class RolloutEngine
         ArgumentNullException.ThrowIfNull(scope);
         var store = Store(scope);
         IReadOnlyList<string> repairs = [];
-        DeployLock? held = null;
+        IStateLease? held = null;
         try
         {
             if (repair)
             {
-                held = await DeployLock.AcquireAsync(store.Directory, "status --repair", _options.LockTimeout, Time, cancellationToken);
+                held = await store.LockAsync("status --repair", _options.LockTimeout, cancellationToken);
                 repairs = [.. await ConvergeAsync(scope, store, cancellationToken), .. await RelaunchIfUnservedAsync(scope, store, cancellationToken)];
             }
 
-            var ledger = store.ReadLedger();
+            var ledger = (await store.ReadLedgerAsync(cancellationToken));
             var current = ReleaseLedger.LastRollout(ledger);
-            var open = FindOpen(store.ReadJournal());
+            var open = FindOpen((await store.ReadJournalAsync(cancellationToken)));
             var state = await _target.ObserveAsync(scope, cancellationToken);
             var currentGroups = current?.CurrentGroups ?? [];
             var groups = state.Instances.GroupBy(i => i.Group, StringComparer.Ordinal)
@@ -79,11 +80,15 @@ public sealed partial class RolloutEngine
                 Interrupted = open is null ? null : $"rollout {open.Rollout} of {open.Release?.ReleaseId} did not finish; the next deploy, rollback or status --repair converges it",
                 Repairs = repairs,
                 History = ledger,
+                StateLocation = store.State.Location,
             };
         }
         finally
         {
-            held?.Dispose();
+            if (held is not null)
+            {
+                await held.DisposeAsync();
+            }
         }
     }
 
@@ -94,7 +99,7 @@ public sealed partial class RolloutEngine
     /// </summary>
     private async Task<IReadOnlyList<string>> RelaunchIfUnservedAsync(DeploymentScope scope, ScopeStore store, CancellationToken cancellationToken)
     {
-        var current = ReleaseLedger.LastRollout(store.ReadLedger());
+        var current = ReleaseLedger.LastRollout((await store.ReadLedgerAsync(cancellationToken)));
         if (current?.Current is not { } desired)
         {
             return [];

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Immutable.Build.State;
 using Immutable.Build.Targets;
 
 namespace Immutable.Build.Rollout;
@@ -12,6 +13,8 @@ public sealed partial class RolloutEngine
 {
     private readonly IDeploymentTarget _target;
     private readonly RolloutEngineOptions _options;
+    private readonly IStateStore _state;
+    private readonly RecordOrigin _origin;
 
     /// <summary>Creates an engine for one target.</summary>
     public RolloutEngine(IDeploymentTarget target, RolloutEngineOptions options)
@@ -21,7 +24,12 @@ public sealed partial class RolloutEngine
         ArgumentException.ThrowIfNullOrEmpty(options.StateDirectory);
         _target = target;
         _options = options;
+        _state = options.StateStore ?? new FileStateStore(options.StateDirectory, options.Time, RecordOrigin.Current(options.GetEnvironmentVariable));
+        _origin = RecordOrigin.Current(options.GetEnvironmentVariable);
     }
+
+    /// <summary>Where this engine keeps the lock, journal and ledger (a file URL for the state directory, s3://, docker://).</summary>
+    public string StateLocation => _state.Location;
 
     private TimeProvider Time => _options.Time;
 
@@ -33,7 +41,7 @@ public sealed partial class RolloutEngine
         ArgumentNullException.ThrowIfNull(strategy);
         await _target.PrepareAsync(scope, cancellationToken);
         var store = Store(scope);
-        using var held = await DeployLock.AcquireAsync(store.Directory, $"deploy {release.ReleaseId}", _options.LockTimeout, Time, cancellationToken);
+        await using var held = await store.LockAsync($"deploy {release.ReleaseId}", _options.LockTimeout, cancellationToken);
         var repairs = await ConvergeAsync(scope, store, cancellationToken);
         return await RunAsync(scope, store, release, strategy, "deploy", repairs, cancellationToken);
     }
@@ -48,9 +56,9 @@ public sealed partial class RolloutEngine
         ArgumentNullException.ThrowIfNull(scope);
         await _target.PrepareAsync(scope, cancellationToken);
         var store = Store(scope);
-        using var held = await DeployLock.AcquireAsync(store.Directory, $"rollback to {toReleaseId ?? "previous"}", _options.LockTimeout, Time, cancellationToken);
+        await using var held = await store.LockAsync($"rollback to {toReleaseId ?? "previous"}", _options.LockTimeout, cancellationToken);
         var repairs = await ConvergeAsync(scope, store, cancellationToken);
-        var ledger = store.ReadLedger();
+        var ledger = (await store.ReadLedgerAsync(cancellationToken));
         var current = ReleaseLedger.LastRollout(ledger);
         var successes = ledger.Where(e => e.IsSuccessfulRollout && e.Release is not null).ToList();
         var pick = toReleaseId is null
@@ -80,9 +88,9 @@ public sealed partial class RolloutEngine
         }
 
         var store = Store(scope);
-        using var held = await DeployLock.AcquireAsync(store.Directory, "prune", _options.LockTimeout, Time, cancellationToken);
+        await using var held = await store.LockAsync("prune", _options.LockTimeout, cancellationToken);
         await ConvergeAsync(scope, store, cancellationToken);
-        var ledger = store.ReadLedger();
+        var ledger = (await store.ReadLedgerAsync(cancellationToken));
         var current = ReleaseLedger.LastRollout(ledger);
         var byRecency = ledger.Where(e => e.IsSuccessfulRollout).Select(e => e.Release!).Reverse().DistinctBy(r => r.ImageDigest).ToList();
         var kept = new List<ReleaseRef>();
@@ -94,7 +102,7 @@ public sealed partial class RolloutEngine
         kept.AddRange(byRecency.Where(r => r.ImageDigest != current?.Current?.ImageDigest).Take(keep));
         var removed = byRecency.Where(r => !kept.Any(k => k.ImageDigest == r.ImageDigest)).ToList();
         await _target.PruneAsync(scope, kept.Select(k => k.ImageDigest).ToList(), cancellationToken);
-        store.AppendLedger(new LedgerEntry
+        await store.AppendLedgerAsync(new LedgerEntry
         {
             Type = "prune",
             RolloutId = current?.RolloutId ?? "",
@@ -104,23 +112,47 @@ public sealed partial class RolloutEngine
             Current = current?.Current,
             CurrentGroups = current?.CurrentGroups ?? [],
             KeptDigests = kept.Select(k => k.ImageDigest).ToList(),
-        });
+        }, cancellationToken);
         _options.Log.Info($"prune: kept {string.Join(", ", kept.Select(k => k.ReleaseId))}; removed {(removed.Count == 0 ? "nothing" : string.Join(", ", removed.Select(r => r.ReleaseId)))}");
         return new PruneResult(kept, removed);
     }
 
     /// <summary>The ledger, oldest first.</summary>
-    public Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
+    public async Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult<IReadOnlyList<LedgerEntry>>(Store(scope).ReadLedger());
+        return await Store(scope).ReadLedgerAsync(cancellationToken);
     }
 
-    /// <summary>The directory holding a scope's journal, ledger and lock.</summary>
-    public string ScopeDirectory(DeploymentScope scope) => Store(scope).Directory;
+    /// <summary>Who holds the scope's deploy lock; null when nobody does.</summary>
+    public Task<LockHolder?> LockStatusAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        return _state.ReadLockAsync(scope.Key, cancellationToken);
+    }
 
-    private ScopeStore Store(DeploymentScope scope) => new(_options.StateDirectory, scope, _options.AfterDurableWrite);
+    /// <summary>
+    /// Clears the scope's deploy lock whoever holds it (an operator's decision that its holder is gone) and records
+    /// who did it in the ledger. Returns the holder it cleared; null when the lock was free.
+    /// </summary>
+    public async Task<LockHolder?> ForceReleaseLockAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        var store = Store(scope);
+        var cleared = await _state.ForceReleaseLockAsync(scope.Key, cancellationToken);
+        if (cleared is not null)
+        {
+            await store.AppendLedgerAsync(store.LockAudit("lock-release", $"forced release of the deploy lock held by {cleared.Describe()}"), cancellationToken);
+            _options.Log.Info($"lock of {scope.App}/{scope.Environment}: cleared the lock of {cleared.Describe()}");
+        }
+
+        return cleared;
+    }
+
+    /// <summary>The scope's folder on this machine: the last report, and with the default file store its journal, ledger and lock.</summary>
+    public string ScopeDirectory(DeploymentScope scope) => Path.Combine(Path.GetFullPath(_options.StateDirectory), "rollouts", scope.Key);
+
+    private ScopeStore Store(DeploymentScope scope) => new(_state, scope, _options.StateDirectory, _origin, Time, _options.AfterDurableWrite);
 
     private static JournalRecord? FindOpen(List<JournalRecord> journal)
     {

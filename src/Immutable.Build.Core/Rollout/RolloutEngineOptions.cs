@@ -8,6 +8,12 @@ public sealed record RolloutEngineOptions
     /// <summary>Root of the rollout state (<c>rollouts/&lt;scope key&gt;/</c> below it): journal, ledger, lock.</summary>
     public required string StateDirectory { get; init; }
 
+    /// <summary>
+    /// Where the lock, journal and ledger live; null: a <see cref="State.FileStateStore"/> on <see cref="StateDirectory"/>
+    /// (which also keeps the last report either way). The engine does not dispose it.
+    /// </summary>
+    public State.IStateStore? StateStore { get; init; }
+
     /// <summary>Gates of the wait-healthy step, run once every instance of the group runs (e.g. <see cref="HttpGate"/>, <see cref="ReleaseIdentityGate"/>).</summary>
     public IReadOnlyList<IRolloutGate> HealthGates { get; init; } = [];
 

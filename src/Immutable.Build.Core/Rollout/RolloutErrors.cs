@@ -21,12 +21,6 @@ public static class RolloutErrors
         "Give a positive whole number, or a duration such as 30s, 5m, 500ms or 00:01:00.")]
     public const string InvalidValue = "IMB6003";
 
-    /// <summary>Deploy lock not acquired in time.</summary>
-    [ErrorCode(
-        "Another rollout of the same app and environment holds the deploy lock and did not finish within the lock timeout; the message names its process id.",
-        "Wait for it to finish, or, if that process is gone, run again (the operating system releases the lock of a dead process).")]
-    public const string LockTimeout = "IMB6004";
-
     /// <summary>The rollout was rolled back.</summary>
     [ErrorCode(
         "A health gate or analysis failed, or the target failed, during a rollout; traffic was routed back to the previous release and the new instances were decommissioned.",
@@ -45,11 +39,6 @@ public static class RolloutErrors
         "Run `immutable history` and pick a release id that succeeded.")]
     public const string NoRollbackRelease = "IMB6007";
 
-    /// <summary>State directory unusable.</summary>
-    [ErrorCode(
-        "The rollout state directory (journal, ledger, lock) cannot be created, read or written.",
-        "Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.")]
-    public const string StateUnusable = "IMB6008";
 
     /// <summary>Gate misconfigured.</summary>
     [ErrorCode(
@@ -74,5 +63,5 @@ public static class RolloutErrors
         new(InvalidValue, $"{property}='{value}' is not valid: expected {expected}.");
 
     internal static ImmutableBuildException State(string path, Exception inner) =>
-        new(StateUnusable, $"The rollout state at {path} cannot be used: {inner.Message} Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.", inner);
+        new(Immutable.Build.State.StateErrors.StateDirectoryUnusable, $"The rollout state at {path} cannot be used: {inner.Message} Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.", inner);
 }

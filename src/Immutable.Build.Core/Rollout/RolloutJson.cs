@@ -6,5 +6,4 @@ namespace Immutable.Build.Rollout;
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull, PropertyNameCaseInsensitive = true)]
 [JsonSerializable(typeof(JournalRecord))]
 [JsonSerializable(typeof(LedgerEntry))]
-[JsonSerializable(typeof(LockHolder))]
 internal sealed partial class RolloutJsonContext : JsonSerializerContext;

@@ -123,6 +123,9 @@ public sealed record RolloutStatus
     /// <summary>The ledger, oldest first.</summary>
     public required IReadOnlyList<LedgerEntry> History { get; init; }
 
+    /// <summary>Where the ledger and journal were read (a file URL for the state directory, s3://, docker://).</summary>
+    public string StateLocation { get; init; } = "";
+
     /// <summary>True when what runs is what the ledger wants.</summary>
     public bool InSync => Drift.Count == 0 && Interrupted is null;
 }

@@ -1,115 +1,90 @@
-using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Immutable.Build.State;
 using Immutable.Build.Targets;
 
 namespace Immutable.Build.Rollout;
 
 /// <summary>
-/// The files of one scope under <c>&lt;stateDir&gt;/rollouts/&lt;scope key&gt;/</c>: <c>journal.jsonl</c>, <c>ledger.jsonl</c>,
-/// <c>lock</c>, <c>lock.holder</c> and <c>last-report.md</c>. Every line is flushed to disk before the engine acts on
-/// it, so a line on disk is a promise the next engine can rely on after a crash.
+/// One scope's journal, ledger and lock in the engine's <see cref="IStateStore"/>, as typed records. Every record is
+/// stamped with who wrote it and is durable before the engine acts on it, so a line in the store is a promise the
+/// next engine, on any runner, can rely on after a crash. The report stays on this machine (last-report.md).
 /// </summary>
-internal sealed class ScopeStore
+internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, string stateDirectory, RecordOrigin origin, TimeProvider time, Action<string>? afterWrite)
 {
-    private readonly Action<string>? _afterWrite;
+    public IStateStore State => state;
 
-    public ScopeStore(string stateDirectory, DeploymentScope scope, Action<string>? afterWrite)
+    public string ReportPath => Path.Combine(Path.GetFullPath(stateDirectory), "rollouts", scope.Key, "last-report.md");
+
+    /// <summary>Makes the report's folder, which a shared store never creates.</summary>
+    public string EnsureReportDirectory() => Directory.CreateDirectory(Path.GetDirectoryName(ReportPath)!).FullName;
+
+    public async Task AppendJournalAsync(JournalRecord record, CancellationToken cancellationToken)
     {
-        Directory = Path.Combine(Path.GetFullPath(stateDirectory), "rollouts", scope.Key);
-        _afterWrite = afterWrite;
-        try
-        {
-            System.IO.Directory.CreateDirectory(Directory);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw RolloutErrors.State(Directory, e);
-        }
+        record.Origin ??= origin;
+        await AppendAsync(StateLog.Journal, JsonSerializer.SerializeToUtf8Bytes(record, RolloutJsonContext.Default.JournalRecord), $"journal {JournalNames.Of(record.Type)} {record.Step ?? record.Outcome ?? ""} {JournalNames.Of(record.Phase) ?? ""}".TrimEnd(), cancellationToken);
     }
 
-    public string Directory { get; }
+    public Task AppendLedgerAsync(LedgerEntry entry, CancellationToken cancellationToken) =>
+        AppendAsync(StateLog.Ledger, JsonSerializer.SerializeToUtf8Bytes(entry.Origin is null ? entry with { Origin = origin } : entry, RolloutJsonContext.Default.LedgerEntry), $"ledger {entry.Type} {entry.Outcome}".TrimEnd(), cancellationToken);
 
-    public string JournalPath => Path.Combine(Directory, "journal.jsonl");
+    public async Task<List<JournalRecord>> ReadJournalAsync(CancellationToken cancellationToken) =>
+        Parse(await state.ReadAsync(scope.Key, StateLog.Journal, cancellationToken), RolloutJsonContext.Default.JournalRecord);
 
-    public string LedgerPath => Path.Combine(Directory, "ledger.jsonl");
+    public async Task<List<LedgerEntry>> ReadLedgerAsync(CancellationToken cancellationToken) =>
+        Parse(await state.ReadAsync(scope.Key, StateLog.Ledger, cancellationToken), RolloutJsonContext.Default.LedgerEntry);
 
-    public string ReportPath => Path.Combine(Directory, "last-report.md");
-
-    public void AppendJournal(JournalRecord record) =>
-        AppendLine(JournalPath, JsonSerializer.SerializeToUtf8Bytes(record, RolloutJsonContext.Default.JournalRecord), $"journal {JournalNames.Of(record.Type)} {record.Step ?? record.Outcome ?? ""} {JournalNames.Of(record.Phase) ?? ""}".TrimEnd());
-
-    public void AppendLedger(LedgerEntry entry) =>
-        AppendLine(LedgerPath, JsonSerializer.SerializeToUtf8Bytes(entry, RolloutJsonContext.Default.LedgerEntry), $"ledger {entry.Type} {entry.Outcome}".TrimEnd());
-
-    public List<JournalRecord> ReadJournal() => ReadLines(JournalPath, RolloutJsonContext.Default.JournalRecord);
-
-    public List<LedgerEntry> ReadLedger() => ReadLines(LedgerPath, RolloutJsonContext.Default.LedgerEntry);
-
-    private void AppendLine(string path, byte[] json, string what)
+    /// <summary>Takes the deploy lock; a stale lock taken over from a dead runner is recorded in the ledger.</summary>
+    public async Task<IStateLease> LockAsync(string command, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        try
+        var lease = await state.AcquireLockAsync(scope.Key, new LockRequest(command, timeout), cancellationToken);
+        if (lease.TookOverFrom is { } old)
         {
-            using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
-            // A process killed mid-write leaves a line without its newline; start on a fresh line so that only the
-            // torn line is lost, never the one written now.
-            if (stream.Length > 0)
+            try
             {
-                stream.Seek(-1, SeekOrigin.End);
-                var last = stream.ReadByte();
-                stream.Seek(0, SeekOrigin.End);
-                if (last != '\n')
-                {
-                    stream.WriteByte((byte)'\n');
-                }
+                await AppendLedgerAsync(LockAudit("lock-takeover", $"took over the deploy lock from {old.Describe()}: its lease passed without renewal"), cancellationToken);
             }
-
-            var line = new byte[json.Length + 1];
-            json.CopyTo(line, 0);
-            line[^1] = (byte)'\n';
-            stream.Write(line);
-            stream.Flush(flushToDisk: true);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw RolloutErrors.State(path, e);
+            catch
+            {
+                await lease.DisposeAsync();
+                throw;
+            }
         }
 
-        _afterWrite?.Invoke(what);
+        return lease;
     }
 
-    private static List<T> ReadLines<T>(string path, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)
+    /// <summary>An audit line of the lock (a takeover or a forced release): who did it is its origin.</summary>
+    public LedgerEntry LockAudit(string type, string reason) => new()
+    {
+        Type = type,
+        StartedAt = time.GetUtcNow(),
+        EndedAt = time.GetUtcNow(),
+        Reason = reason,
+    };
+
+    private async Task AppendAsync(StateLog log, byte[] json, string what, CancellationToken cancellationToken)
+    {
+        await state.AppendAsync(scope.Key, log, json, cancellationToken);
+        afterWrite?.Invoke(what);
+    }
+
+    private static List<T> Parse<T>(IReadOnlyList<string> lines, JsonTypeInfo<T> type)
     {
         var list = new List<T>();
-        if (!File.Exists(path))
+        foreach (var line in lines)
         {
-            return list;
-        }
-
-        try
-        {
-            foreach (var line in File.ReadLines(path, Encoding.UTF8))
+            try
             {
-                if (string.IsNullOrWhiteSpace(line))
+                if (JsonSerializer.Deserialize(line, type) is { } item)
                 {
-                    continue;
-                }
-
-                try
-                {
-                    if (JsonSerializer.Deserialize(line, type) is { } item)
-                    {
-                        list.Add(item);
-                    }
-                }
-                catch (JsonException)
-                {
-                    // Only a crash mid-append produces a line that does not parse; it never took effect.
+                    list.Add(item);
                 }
             }
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw RolloutErrors.State(path, e);
+            catch (JsonException)
+            {
+                // Only a crash mid-append produces a line that does not parse; it never took effect.
+            }
         }
 
         return list;

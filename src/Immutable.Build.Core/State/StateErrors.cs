@@ -1,0 +1,64 @@
+namespace Immutable.Build.State;
+
+/// <summary>The codes of the state stores: the deploy lock and the shared backends (IMB6004, IMB62xx).</summary>
+public static class StateErrors
+{
+    /// <summary>Deploy lock not acquired in time.</summary>
+    [ErrorCode(
+        "Another rollout of the same app and environment holds the deploy lock and did not finish within the lock timeout; the message names its holder (user, machine, process, command, CI run).",
+        "Wait for it to finish. A file lock of a process that died is released by the operating system; a shared lock whose holder died lapses at its expiry, or clear it with `immutable lock release --force`.")]
+    public const string LockTimeout = "IMB6004";
+
+    /// <summary>State directory unusable.</summary>
+    [ErrorCode(
+        "The rollout state directory (journal, ledger, lock) cannot be created, read or written.",
+        "Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.")]
+    public const string StateDirectoryUnusable = "IMB6008";
+
+    /// <summary>A stale shared lock was taken over.</summary>
+    [ErrorCode(
+        "The deploy lock was held by a process that stopped renewing it and its expiry passed (its runner died); this rollout took it over. The warning names the old holder, and the ledger records it.",
+        "Nothing to do; the rollout converges what the old holder left. Check why that runner died.",
+        Warning = true)]
+    public const string StaleLockTakenOver = "IMB6201";
+
+    /// <summary>The shared state store could not be read or written.</summary>
+    [ErrorCode(
+        "The shared state store (ImmutableStateUrl) answered with an error or could not be reached: the bucket or Docker host is missing, the credentials are refused, or the endpoint is wrong.",
+        "Check ImmutableStateUrl / --state-url / IMMUTABLE_STATE_URL, the credentials and the endpoint (ImmutableAwsS3ServiceUrl, AWS_ENDPOINT_URL_S3, ImmutableDockerHosts).")]
+    public const string StoreUnavailable = "IMB6202";
+
+    /// <summary>The state URL is not one a store answers to.</summary>
+    [ErrorCode(
+        "ImmutableStateUrl is not a state URL this tool knows (file, s3 or docker), or is malformed.",
+        "Use s3://bucket/prefix, docker:// (the first host of ImmutableDockerHosts) or leave it empty for the state directory.")]
+    public const string InvalidStateUrl = "IMB6203";
+
+    /// <summary>Appends kept losing the race.</summary>
+    [ErrorCode(
+        "An append to the shared journal or ledger lost the compare-and-swap race to other writers too many times in a row.",
+        "Run again; if it persists, something writes to the state prefix in a loop: find it with the records' origins.")]
+    public const string AppendContention = "IMB6204";
+
+    /// <summary>This holder's shared lock was taken from it.</summary>
+    [ErrorCode(
+        "While this rollout held the shared deploy lock, someone cleared it (`lock release --force`) or took it over; the rollout goes on but may now overlap another.",
+        "Do not force-release a lock whose holder still runs; check `immutable history` for an overlapping rollout.",
+        Warning = true)]
+    public const string LockLost = "IMB6205";
+
+    /// <summary>A file lock held by a living process cannot be cleared.</summary>
+    [ErrorCode(
+        "`immutable lock release --force` on the state directory: the lock is an operating-system lock held by a process that still runs.",
+        "Stop that process (its pid is in the message); the lock is released as it exits.")]
+    public const string LockHeldByLiveProcess = "IMB6206";
+
+    /// <summary>The destination of a migration already has state.</summary>
+    [ErrorCode(
+        "`immutable state migrate --to <url>`: the destination already has a journal or ledger for the scope, so copying would merge two histories.",
+        "Migrate into an empty prefix, or remove the destination's scope first.")]
+    public const string MigrateTargetNotEmpty = "IMB6207";
+
+    internal static ImmutableBuildException Unavailable(string location, string what, Exception inner) =>
+        new(StoreUnavailable, $"The state store {location} cannot be used ({what}): {Sentence.Open(inner.Message)}. Check ImmutableStateUrl, the credentials and the endpoint.", inner);
+}
