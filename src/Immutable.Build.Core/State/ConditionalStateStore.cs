@@ -24,6 +24,12 @@ public sealed record ConditionalStateOptions
     /// <summary>Where the takeover and lost-lock warnings go.</summary>
     public ReleaseLog Log { get; init; } = ReleaseLog.None;
 
+    /// <summary>
+    /// Test hook: a disposed lease stops renewing but is not released, as a killed runner leaves it, so another
+    /// runner must wait for its expiry and take it over.
+    /// </summary>
+    internal bool AbandonOnDispose { get; init; }
+
     /// <summary>Checks the values; IMB6203 names the bad one.</summary>
     public ConditionalStateOptions Validate()
     {
@@ -288,7 +294,7 @@ public sealed class ConditionalStateStore : IStateStore
                 _version = null;
             }
 
-            if (current is not null)
+            if (current is not null && !store._options.AbandonOnDispose)
             {
                 try
                 {
