@@ -34,6 +34,9 @@ public sealed class ImmutableBakeSettings
     /// <summary>ImmutableStateDir.</summary>
     public string? StateDirectory { get; set; }
 
+    /// <summary>ImmutableStateUrl: s3://bucket/prefix or docker:// for a lock and history every runner shares.</summary>
+    public string? StateUrl { get; set; }
+
     /// <summary>Any other MSBuild property (ImmutableStrategy, ImmutableReplicas, ContainerImageTags, ...).</summary>
     public IDictionary<string, string> Properties { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
@@ -64,6 +67,7 @@ public sealed class ImmutableBakeSettings
         Set("ImmutableTarget", Target);
         Set("ImmutableEnvironment", Environment);
         Set("ImmutableStateDir", StateDirectory);
+        Set("ImmutableStateUrl", StateUrl);
         return all;
     }
 }
@@ -82,6 +86,12 @@ public abstract class ImmutableTargetSettings
 
     /// <summary>The state directory (journal, lock, ledger); default $IMMUTABLE_STATE_DIR, then ~/.local/state/immutable-build.</summary>
     public string? StateDirectory { get; set; }
+
+    /// <summary>
+    /// Where the lock, journal and ledger live when every runner must share them: s3://bucket/prefix or docker://
+    /// (the first Docker host). Default: $IMMUTABLE_STATE_URL, else the state directory.
+    /// </summary>
+    public string? StateUrl { get; set; }
 
     /// <summary>The local target's proxy port (default 5080).</summary>
     public int? LocalPort { get; set; }
@@ -128,6 +138,7 @@ public abstract class ImmutableTargetSettings
         App = string.IsNullOrWhiteSpace(App) ? null : App.Trim(),
         Environment = string.IsNullOrWhiteSpace(Environment) ? Deployer.DefaultEnvironment : Environment.Trim(),
         StateDirectory = string.IsNullOrWhiteSpace(StateDirectory) ? null : StateDirectory,
+        StateUrl = string.IsNullOrWhiteSpace(StateUrl) ? null : StateUrl.Trim(),
         TargetSettings = AllTargetSettings(),
         HealthPath = string.IsNullOrWhiteSpace(HealthPath) ? null : HealthPath,
         HealthTimeout = HealthTimeout,

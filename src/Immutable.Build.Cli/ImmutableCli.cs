@@ -21,6 +21,7 @@ internal static class ImmutableCli
     private static readonly Option<string?> Environment = new("--environment", "-e") { Description = "The environment. Default: default." };
     private static readonly Option<string?> Target = new("--target") { Description = $"The deployment target: {string.Join(", ", TargetProviders.All().Select(p => p.Name))}. Default: the target of the app's last rollout, else local; its settings not given here are those of that rollout." };
     private static readonly Option<string?> StateDir = new("--state-dir") { Description = "The state directory. Default: $IMMUTABLE_STATE_DIR, else ~/.local/state/immutable-build." };
+    private static readonly Option<string?> StateUrl = new("--state-url") { Description = "Where the deploy lock, journal and ledger live for every runner: s3://bucket/prefix or docker:// (the first Docker host) (ImmutableStateUrl). Default: $IMMUTABLE_STATE_URL, else the state directory." };
 
     // One option per setting each target declares: a target shipped beside Core brings its options with it.
     private static readonly IReadOnlyList<(TargetSetting Setting, Option<string?> Option)> TargetOptions =
@@ -48,6 +49,8 @@ internal static class ImmutableCli
         root.Subcommands.Add(Rollback());
         root.Subcommands.Add(Prune());
         root.Subcommands.Add(BakeAmi());
+        root.Subcommands.Add(Lock());
+        root.Subcommands.Add(StateCommand());
         root.Subcommands.Add(Local());
         return await root.Parse(args).InvokeAsync();
     }
@@ -76,6 +79,7 @@ internal static class ImmutableCli
                 return status.InSync ? 0 : 3;
             }
 
+            Console.WriteLine($"state: {status.StateLocation}");
             Console.WriteLine($"{status.Scope.App} ({status.Scope.Environment}) on {status.Target}: current release {status.Current?.ReleaseId ?? "none"}{(status.Current is { } c ? " " + c.ImageDigest : "")}");
             foreach (var group in status.Groups)
             {
@@ -107,12 +111,15 @@ internal static class ImmutableCli
         var command = Scoped(new Command("history", "The release ledger: every rollout and its outcome."), Output);
         command.SetAction((parse, ct) => Guarded(async () =>
         {
-            var history = await Deployer.HistoryAsync(Settings(parse).ToOptions(), ct);
+            var options = Settings(parse).ToOptions();
+            var history = await Deployer.HistoryAsync(options, ct);
             if (Json(parse))
             {
                 Console.WriteLine(JsonSerializer.Serialize(history, CliJson.Default.IReadOnlyListLedgerEntry));
                 return 0;
             }
+
+            Console.WriteLine($"# state: {Deployer.StateLocation(options)}");
 
             foreach (var entry in history)
             {
@@ -193,6 +200,51 @@ internal static class ImmutableCli
         return command;
     }
 
+    private static Command Lock()
+    {
+        var command = new Command("lock", "The scope's deploy lock: who holds it, and clearing one whose holder is gone.");
+        var status = Scoped(new Command("status", "Who holds the deploy lock: user, machine, process, command, since when, CI run."));
+        status.SetAction((parse, ct) => Guarded(async () =>
+        {
+            var options = Settings(parse).ToOptions();
+            var holder = await Deployer.LockStatusAsync(options, ct);
+            Console.WriteLine($"state: {Deployer.StateLocation(options)}");
+            Console.WriteLine(holder is null ? "lock: free" : $"lock: held, {holder.Describe()}");
+            return holder is null ? 0 : 4;
+        }));
+        var force = new Option<bool>("--force") { Description = "Required: clearing a lock whose holder still runs lets two rollouts overlap." };
+        var release = Scoped(new Command("release", "Clear the deploy lock whoever holds it (its runner died); the ledger records who cleared it."), force);
+        release.SetAction((parse, ct) => Guarded(async () =>
+        {
+            if (!parse.GetValue(force))
+            {
+                throw new ImmutableBuildException(Immutable.Build.State.StateErrors.ForceRequired, "`immutable lock release` clears a lock another runner may still hold; check `immutable lock status` and add --force.");
+            }
+
+            var cleared = await Deployer.ForceReleaseLockAsync(Settings(parse).ToOptions(), Log(parse), ct);
+            Console.WriteLine(cleared is null ? "lock: was free" : $"lock: cleared ({cleared.Describe()})");
+            return 0;
+        }));
+        command.Subcommands.Add(status);
+        command.Subcommands.Add(release);
+        return command;
+    }
+
+    private static Command StateCommand()
+    {
+        var command = new Command("state", "The rollout state (deploy lock, journal, ledger) and where it lives.");
+        var to = new Option<string>("--to") { Description = "The shared store to copy to: s3://bucket/prefix or docker://.", Required = true };
+        var migrate = Scoped(new Command("migrate", "Copy the scope's journal and ledger from the state directory to a shared store; then set ImmutableStateUrl on every runner."), to);
+        migrate.SetAction((parse, ct) => Guarded(async () =>
+        {
+            var (journal, ledger) = await Deployer.MigrateStateAsync(Settings(parse).ToOptions(), parse.GetValue(to)!, Log(parse), ct);
+            Console.WriteLine($"migrated {journal} journal and {ledger} ledger line(s) to {parse.GetValue(to)}");
+            return 0;
+        }));
+        command.Subcommands.Add(migrate);
+        return command;
+    }
+
     private static Command Local()
     {
         var local = new Command("local", "The local target's host process.");
@@ -210,7 +262,7 @@ internal static class ImmutableCli
 
     private static Command Scoped(Command command, params Option[] extra)
     {
-        foreach (var option in new Option[] { App, Environment, Target, StateDir }.Concat(TargetOptions.Select(o => o.Option)).Concat(extra))
+        foreach (var option in new Option[] { App, Environment, Target, StateDir, StateUrl }.Concat(TargetOptions.Select(o => o.Option)).Concat(extra))
         {
             command.Options.Add(option);
         }
@@ -225,6 +277,7 @@ internal static class ImmutableCli
         Environment = parse.GetValue(Environment),
         Target = parse.GetValue(Target),
         StateDirectory = parse.GetValue(StateDir),
+        StateUrl = parse.GetValue(StateUrl),
         TargetSettings = TargetOptions.Select(o => (o.Setting.Property, Value: parse.GetValue(o.Option)))
             .Where(o => !string.IsNullOrWhiteSpace(o.Value)).ToDictionary(o => o.Property, o => o.Value!, StringComparer.OrdinalIgnoreCase),
     };

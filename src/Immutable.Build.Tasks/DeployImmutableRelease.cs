@@ -14,6 +14,8 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
     [Required] public string Target { get; set; } = "";
     public string? Environment { get; set; }
     public string? StateDirectory { get; set; }
+    /// <summary>ImmutableStateUrl: s3://bucket/prefix or docker:// for a lock and history every runner shares.</summary>
+    public string? StateUrl { get; set; }
     /// <summary>The target's own settings (ImmutableTargetSetting items: Include is the property, Value its value); the target parses them.</summary>
     public ITaskItem[] TargetSettings { get; set; } = [];
     public string? Strategy { get; set; }
@@ -51,6 +53,7 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
             Target = Target,
             Environment = Environment,
             StateDirectory = StateDirectory,
+            StateUrl = StateUrl,
             TargetSettings = TargetSettings.GroupBy(i => i.ItemSpec, StringComparer.OrdinalIgnoreCase).ToDictionary(g => g.Key, g => g.Last().GetMetadata("Value"), StringComparer.OrdinalIgnoreCase),
             Rollout = new RolloutSettings { Strategy = Strategy, Replicas = Replicas, CanarySteps = CanarySteps, CanaryPause = CanaryPause, KeepOldFor = KeepOldFor, BatchSize = BatchSize, MaxSurge = MaxSurge, AnalysisWindow = AnalysisWindow },
             HealthPath = HealthPath,

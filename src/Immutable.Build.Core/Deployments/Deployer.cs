@@ -1,5 +1,6 @@
 using Immutable.Build.Releases;
 using Immutable.Build.Rollout;
+using Immutable.Build.State;
 using Immutable.Build.Targets;
 using Immutable.Build.Targets.Local;
 
@@ -68,7 +69,7 @@ public static class Deployer
         ArgumentNullException.ThrowIfNull(options);
         // Checked before the rollout: found only after it, a bad value would fail a deploy whose release already serves.
         var retain = Retain(options);
-        var deployment = Open(options, log);
+        using var deployment = Open(options, log);
         // Before anything is remembered or stored: a setting that cannot work (a taken port) must not be kept for the next command.
         await deployment.Target.PrepareAsync(deployment.Scope, cancellationToken);
         deployment.Remember(false);
@@ -95,7 +96,7 @@ public static class Deployer
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(log);
         var manifest = ReleaseManifestFile.Read(releaseManifest);
-        var deployment = Open(options with { App = options.App ?? manifest.App }, log);
+        using var deployment = Open(options with { App = options.App ?? manifest.App }, log);
         if (deployment.Target is not IMachineImageTarget baker)
         {
             throw new ImmutableBuildException(DeploymentErrors.NoBaker, $"The {deployment.Target.Name} target bakes no machine images: set ImmutableTarget=ec2 (or --target ec2) to bake an AMI, or leave ImmutableBakeAmi unset.");
@@ -111,7 +112,7 @@ public static class Deployer
     /// <summary>Rolls back to the previous (or the named) successful release, by digest.</summary>
     public static async Task<RolloutResult> RollbackAsync(DeploymentOptions options, string? toReleaseId, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, log);
+        using var deployment = Open(options, log);
         await deployment.Target.PrepareAsync(deployment.Scope, cancellationToken);
         deployment.Remember(false);
         // Without strategy options, the rollback uses the replica count of what runs now.
@@ -127,7 +128,7 @@ public static class Deployer
     /// <summary>Keeps the current and <see cref="DeploymentOptions.Retain"/> previous releases on the target.</summary>
     public static async Task<PruneResult> PruneAsync(DeploymentOptions options, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, log);
+        using var deployment = Open(options, log);
         var result = await deployment.Engine.PruneAsync(deployment.Scope, Retain(options), cancellationToken);
         await ReleaseStore.PruneAsync(State(options), deployment.Scope, result, await deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken), log, options.Time, cancellationToken);
         await PruneRegistryAsync(options, result, log, cancellationToken);
@@ -135,17 +136,91 @@ public static class Deployer
     }
 
     /// <summary>What runs, per group, with drift; repairs an interrupted rollout when asked.</summary>
-    public static Task<RolloutStatus> StatusAsync(DeploymentOptions options, bool repair, ReleaseLog log, CancellationToken cancellationToken)
+    public static async Task<RolloutStatus> StatusAsync(DeploymentOptions options, bool repair, ReleaseLog log, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, log);
-        return deployment.Engine.StatusAsync(deployment.Scope, repair, cancellationToken);
+        using var deployment = Open(options, log);
+        return await deployment.Engine.StatusAsync(deployment.Scope, repair, cancellationToken);
     }
 
     /// <summary>The release ledger of the scope.</summary>
-    public static Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentOptions options, CancellationToken cancellationToken)
+    public static async Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentOptions options, CancellationToken cancellationToken)
     {
-        var deployment = Open(options, ReleaseLog.None);
-        return deployment.Engine.HistoryAsync(deployment.Scope, cancellationToken);
+        ArgumentNullException.ThrowIfNull(options);
+        using var store = OpenState(options, ReleaseLog.None);
+        return await new RolloutState(EngineOptions(options, store, ReleaseLog.None)).HistoryAsync(Scope(options), cancellationToken);
+    }
+
+    /// <summary>Where the options' lock, journal and ledger live: a file URL of the state directory, or the shared store's URL.</summary>
+    public static string StateLocation(DeploymentOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var store = OpenState(options, ReleaseLog.None);
+        return store.Location;
+    }
+
+    /// <summary>Who holds the scope's deploy lock; null when nobody does.</summary>
+    public static async Task<LockHolder?> LockStatusAsync(DeploymentOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var store = OpenState(options, ReleaseLog.None);
+        return await new RolloutState(EngineOptions(options, store, ReleaseLog.None)).LockStatusAsync(Scope(options), cancellationToken);
+    }
+
+    /// <summary>Clears the scope's deploy lock whoever holds it, with an audit line in the ledger; returns the holder cleared, null when it was free.</summary>
+    public static async Task<LockHolder?> ForceReleaseLockAsync(DeploymentOptions options, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var store = OpenState(options, log);
+        return await new RolloutState(EngineOptions(options, store, log)).ForceReleaseLockAsync(Scope(options), cancellationToken);
+    }
+
+    /// <summary>
+    /// Copies the scope's journal and ledger from the state directory to the store at <paramref name="toUrl"/>, line by
+    /// line in order, under both stores' locks; IMB6207 when the destination already has state for the scope. Returns
+    /// the numbers of journal and ledger lines copied.
+    /// </summary>
+    public static async Task<(int Journal, int Ledger)> MigrateStateAsync(DeploymentOptions options, string toUrl, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(log);
+        if (string.IsNullOrWhiteSpace(toUrl))
+        {
+            throw new ImmutableBuildException(StateErrors.InvalidStateUrl, "`immutable state migrate` needs --to <url>, e.g. s3://bucket/prefix or docker://.");
+        }
+
+        var scope = Scope(options);
+        using var from = OpenState(options with { StateUrl = "file" }, log);
+        using var to = OpenState(options with { StateUrl = toUrl }, log);
+        if (string.Equals(from.Location, to.Location, StringComparison.Ordinal))
+        {
+            throw new ImmutableBuildException(StateErrors.MigrateTargetNotEmpty, $"The state of {scope.App} ({scope.Environment}) is already at {to.Location}; give another --to.");
+        }
+
+        var timeout = options.LockTimeout ?? TimeSpan.FromMinutes(2);
+        await using var sourceLock = await from.AcquireLockAsync(scope.Key, new LockRequest("state migrate", timeout), cancellationToken);
+        await using var destinationLock = await to.AcquireLockAsync(scope.Key, new LockRequest("state migrate", timeout), cancellationToken);
+        var journal = await from.ReadAsync(scope.Key, StateLog.Journal, cancellationToken);
+        var ledger = await from.ReadAsync(scope.Key, StateLog.Ledger, cancellationToken);
+        if ((await to.ReadAsync(scope.Key, StateLog.Journal, cancellationToken)).Count > 0 || (await to.ReadAsync(scope.Key, StateLog.Ledger, cancellationToken)).Count > 0)
+        {
+            throw new ImmutableBuildException(StateErrors.MigrateTargetNotEmpty, $"{to.Location} already has a journal or ledger for {scope.App} ({scope.Environment}); copying would merge two histories. Migrate into an empty prefix, or remove the scope there first.");
+        }
+
+        // Lines are copied as they are: their origins and times stay those of the runs that wrote them.
+        foreach (var (lines, kind) in new[] { (journal, StateLog.Journal), (ledger, StateLog.Ledger) })
+        {
+            for (var i = 0; i < lines.Count; i++)
+            {
+                await to.AppendAsync(scope.Key, kind, System.Text.Encoding.UTF8.GetBytes(lines[i]), cancellationToken);
+                if ((i + 1) % 50 == 0)
+                {
+                    log.Info($"state migrate: {kind.ToString().ToLowerInvariant()} {i + 1}/{lines.Count}");
+                }
+            }
+        }
+
+        log.Info($"state migrate: copied {journal.Count} journal and {ledger.Count} ledger line(s) of {scope.App} ({scope.Environment}) from {from.Location} to {to.Location}; set ImmutableStateUrl={toUrl} (or IMMUTABLE_STATE_URL) on every runner from now on");
+        return (journal.Count, ledger.Count);
     }
 
     /// <summary>The state directory: the one given, else IMMUTABLE_STATE_DIR, else the XDG state folder.</summary>
@@ -243,21 +318,18 @@ public static class Deployer
             Time = options.Time,
         });
         var gates = DeploymentGates.Given(options).Over(DeploymentGates.Remembered(remembered?.Gates));
-        var engine = new RolloutEngine(target, new RolloutEngineOptions
+        var store = OpenState(options, log, settings);
+        var engine = new RolloutEngine(target, EngineOptions(options, store, log) with
         {
-            StateDirectory = state,
             HealthGates = target.InstancesReachable ? gates.HealthGates() : [],
             AnalysisGates = gates.AnalysisGates(),
             InstanceEnvironment = options.InstanceEnvironment,
-            Log = log,
-            GetEnvironmentVariable = environment,
-            Time = options.Time,
         });
         var secret = provider.Settings.Where(s => s.Secret).Select(s => s.Property).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var declared = provider.Settings.Select(s => s.Property).ToHashSet(StringComparer.OrdinalIgnoreCase);
         var kept = settings.Where(s => declared.Contains(s.Key) && !secret.Contains(s.Key)).ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase);
         // The gates are remembered only once a rollout passed them: a failed one must not teach a rollback its mistake.
-        return new Deployment(engine, target, scope, succeeded => RememberedTargets.Save(state, new RememberedTarget(scope.App, scope.Environment, provider.Name, kept)
+        return new Deployment(engine, target, scope, store, succeeded => RememberedTargets.Save(state, new RememberedTarget(scope.App, scope.Environment, provider.Name, kept)
         {
             Gates = succeeded ? gates.ToRemembered() : remembered?.Gates ?? new Dictionary<string, string>(),
         }));
@@ -269,5 +341,48 @@ public static class Deployer
             ? beside
             : Path.Combine(Path.GetDirectoryName(typeof(Deployer).Assembly.Location)!, "localhost", "Immutable.Build.LocalHost.dll");
 
-    private sealed record Deployment(RolloutEngine Engine, IDeploymentTarget Target, DeploymentScope Scope, Action<bool> Remember);
+    private static RolloutEngineOptions EngineOptions(DeploymentOptions options, IStateStore store, ReleaseLog log) => new()
+    {
+        StateDirectory = State(options),
+        StateStore = store,
+        Log = log,
+        GetEnvironmentVariable = options.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable,
+        Time = options.Time,
+        LockTimeout = options.LockTimeout ?? TimeSpan.FromMinutes(2),
+    };
+
+    // The state's settings are the target's as given or remembered (a docker:// store reads ImmutableDockerHosts).
+    private static IStateStore OpenState(DeploymentOptions options, ReleaseLog log, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var environment = options.GetEnvironmentVariable ?? System.Environment.GetEnvironmentVariable;
+        var state = State(options);
+        if (settings is null)
+        {
+            var remembered = RememberedTargets.Load(state, Scope(options));
+            var merged = new Dictionary<string, string>(remembered?.Settings ?? new Dictionary<string, string>(), StringComparer.OrdinalIgnoreCase);
+            foreach (var (name, value) in options.TargetSettings.Where(s => !string.IsNullOrWhiteSpace(s.Value)))
+            {
+                merged[name] = value;
+            }
+
+            settings = merged;
+        }
+
+        return StateStores.Open(StateStores.Url(options.StateUrl, environment), state, new StateContext
+        {
+            Settings = settings,
+            GetEnvironmentVariable = environment,
+            Log = log,
+            Time = options.Time,
+            Shared = options.SharedState ?? new ConditionalStateOptions(),
+        }, options.StateStoreProviders);
+    }
+
+    private sealed record Deployment(RolloutEngine Engine, IDeploymentTarget Target, DeploymentScope Scope, IStateStore Store, Action<bool> Remember) : IDisposable
+    {
+        public void Dispose()
+        {
+            Store.Dispose();
+        }
+    }
 }

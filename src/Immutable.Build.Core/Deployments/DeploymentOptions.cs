@@ -28,6 +28,22 @@ public sealed record DeploymentOptions
     /// <summary>The state directory; null: IMMUTABLE_STATE_DIR, then the XDG state folder.</summary>
     public string? StateDirectory { get; init; }
 
+    /// <summary>
+    /// Where the lock, journal and ledger live: null, the state directory's files; <c>s3://bucket/prefix</c> or
+    /// <c>docker://</c> for a store every runner shares (see <see cref="StateStores"/>). Null here still lets
+    /// IMMUTABLE_STATE_URL name one.
+    /// </summary>
+    public string? StateUrl { get; init; }
+
+    /// <summary>How a shared store leases its lock and polls; null: its defaults (a one-minute lease).</summary>
+    public State.ConditionalStateOptions? SharedState { get; init; }
+
+    /// <summary>Shared state stores; null: those found beside Core (<see cref="StateStores.Discovered"/>).</summary>
+    public IReadOnlyList<State.IStateStoreProvider>? StateStoreProviders { get; init; }
+
+    /// <summary>How long to wait for another rollout's deploy lock; null: two minutes.</summary>
+    public TimeSpan? LockTimeout { get; init; }
+
     /// <summary>The local host's assembly; null: the one shipped beside Core (it also serves as the Docker target's proxy).</summary>
     public string? HostAssembly { get; init; }
 

@@ -23,6 +23,9 @@ public sealed record DeploymentSettings
     /// <summary>ImmutableStateDir; default IMMUTABLE_STATE_DIR, then the XDG state folder.</summary>
     public string? StateDirectory { get; init; }
 
+    /// <summary>ImmutableStateUrl: s3://bucket/prefix or docker:// for shared state; empty: IMMUTABLE_STATE_URL, else the state directory.</summary>
+    public string? StateUrl { get; init; }
+
     /// <summary>The target's own settings by MSBuild property name (ImmutableLocalPort, ImmutableDocker*, ...).</summary>
     public IReadOnlyDictionary<string, string> TargetSettings { get; init; } = new Dictionary<string, string>();
 
@@ -76,6 +79,7 @@ public sealed record DeploymentSettings
             Target = Given(Target),
             TargetSettings = TargetSettings.Where(s => !string.IsNullOrWhiteSpace(s.Value)).ToDictionary(s => s.Key, s => s.Value, StringComparer.OrdinalIgnoreCase),
             StateDirectory = Given(StateDirectory),
+            StateUrl = Given(StateUrl),
             HostAssembly = Given(LocalHostAssembly),
             Rollout = Rollout.IsEmpty ? null : Rollout.ToOptions(),
             HealthPath = Given(HealthPath),

@@ -21,7 +21,7 @@ public static class PackageProperties
         "ImmutableBaseImageLayout", "ImmutableBuildTasksAssembly",
 
         // the rollout
-        "ImmutableTarget", "ImmutableEnvironment", "ImmutableStateDir", "ImmutableStrategy", "ImmutableReplicas",
+        "ImmutableTarget", "ImmutableEnvironment", "ImmutableStateDir", "ImmutableStateUrl", "ImmutableStrategy", "ImmutableReplicas",
         "ImmutableCanarySteps", "ImmutableCanaryPause", "ImmutableKeepOldFor", "ImmutableBatchSize", "ImmutableMaxSurge",
         "ImmutableAnalysisWindow", "ImmutableHealthPath", "ImmutableHealthTimeout", "ImmutableCheckReleaseIdentity",
         "ImmutablePrometheusUrl", "ImmutablePrometheusQuery", "ImmutablePrometheusCondition", "ImmutableRetain",

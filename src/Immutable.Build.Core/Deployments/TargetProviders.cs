@@ -1,5 +1,3 @@
-using System.Reflection;
-using System.Runtime.Loader;
 using Immutable.Build.Targets;
 using Immutable.Build.Targets.Local;
 
@@ -34,73 +32,17 @@ public static class TargetProviders
 
     private static IReadOnlyList<IDeploymentTargetProvider> Discover()
     {
-        var core = typeof(TargetProviders).Assembly;
-        var folder = Path.GetDirectoryName(core.Location);
-        if (string.IsNullOrEmpty(folder) || !Directory.Exists(folder))
-        {
-            return [];
-        }
-
-        // Core's own load context: in MSBuild that is the task's, so the providers see the same Core types.
-        var context = AssemblyLoadContext.GetLoadContext(core) ?? AssemblyLoadContext.Default;
         var providers = new List<IDeploymentTargetProvider>();
-        foreach (var file in Directory.EnumerateFiles(folder, "Immutable.Build.*.dll").Order(StringComparer.Ordinal))
+        foreach (var type in ProviderAssemblies.Named<DeploymentTargetProviderAttribute>(a => a.ProviderType))
         {
-            if (string.Equals(Path.GetFileName(file), Path.GetFileName(core.Location), StringComparison.OrdinalIgnoreCase) || Load(context, file) is not { } assembly)
+            if (typeof(IDeploymentTargetProvider).IsAssignableFrom(type)
+                && Activator.CreateInstance(type) is IDeploymentTargetProvider provider
+                && !providers.Any(p => string.Equals(p.Name, provider.Name, StringComparison.OrdinalIgnoreCase)))
             {
-                continue;
-            }
-
-            foreach (var attribute in Attributes(assembly))
-            {
-                if (typeof(IDeploymentTargetProvider).IsAssignableFrom(attribute.ProviderType)
-                    && Activator.CreateInstance(attribute.ProviderType) is IDeploymentTargetProvider provider
-                    && !providers.Any(p => string.Equals(p.Name, provider.Name, StringComparison.OrdinalIgnoreCase)))
-                {
-                    providers.Add(provider);
-                }
+                providers.Add(provider);
             }
         }
 
         return providers;
-    }
-
-    private static Assembly? Load(AssemblyLoadContext context, string file)
-    {
-        try
-        {
-            var name = AssemblyName.GetAssemblyName(file);
-            var loaded = context.Assemblies.FirstOrDefault(a => string.Equals(a.GetName().Name, name.Name, StringComparison.OrdinalIgnoreCase));
-            if (loaded is not null)
-            {
-                return loaded;
-            }
-
-            try
-            {
-                return context.LoadFromAssemblyName(name);
-            }
-            catch (FileNotFoundException)
-            {
-                return context.LoadFromAssemblyPath(file);
-            }
-        }
-        catch (Exception e) when (e is IOException or BadImageFormatException)
-        {
-            return null;
-        }
-    }
-
-    // An assembly beside Core that is no target (a test assembly, an adapter) may reference what is not there.
-    private static IEnumerable<DeploymentTargetProviderAttribute> Attributes(Assembly assembly)
-    {
-        try
-        {
-            return assembly.GetCustomAttributes<DeploymentTargetProviderAttribute>().ToList();
-        }
-        catch (Exception e) when (e is IOException or TypeLoadException)
-        {
-            return [];
-        }
     }
 }

@@ -13,8 +13,7 @@ public sealed partial class RolloutEngine
 {
     private readonly IDeploymentTarget _target;
     private readonly RolloutEngineOptions _options;
-    private readonly IStateStore _state;
-    private readonly RecordOrigin _origin;
+    private readonly RolloutState _view;
 
     /// <summary>Creates an engine for one target.</summary>
     public RolloutEngine(IDeploymentTarget target, RolloutEngineOptions options)
@@ -24,12 +23,11 @@ public sealed partial class RolloutEngine
         ArgumentException.ThrowIfNullOrEmpty(options.StateDirectory);
         _target = target;
         _options = options;
-        _state = options.StateStore ?? new FileStateStore(options.StateDirectory, options.Time, RecordOrigin.Current(options.GetEnvironmentVariable));
-        _origin = RecordOrigin.Current(options.GetEnvironmentVariable);
+        _view = new RolloutState(options);
     }
 
     /// <summary>Where this engine keeps the lock, journal and ledger (a file URL for the state directory, s3://, docker://).</summary>
-    public string StateLocation => _state.Location;
+    public string StateLocation => _view.Location;
 
     private TimeProvider Time => _options.Time;
 
@@ -118,41 +116,18 @@ public sealed partial class RolloutEngine
     }
 
     /// <summary>The ledger, oldest first.</summary>
-    public async Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scope);
-        return await Store(scope).ReadLedgerAsync(cancellationToken);
-    }
+    public Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentScope scope, CancellationToken cancellationToken = default) => _view.HistoryAsync(scope, cancellationToken);
 
     /// <summary>Who holds the scope's deploy lock; null when nobody does.</summary>
-    public Task<LockHolder?> LockStatusAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scope);
-        return _state.ReadLockAsync(scope.Key, cancellationToken);
-    }
+    public Task<LockHolder?> LockStatusAsync(DeploymentScope scope, CancellationToken cancellationToken = default) => _view.LockStatusAsync(scope, cancellationToken);
 
-    /// <summary>
-    /// Clears the scope's deploy lock whoever holds it (an operator's decision that its holder is gone) and records
-    /// who did it in the ledger. Returns the holder it cleared; null when the lock was free.
-    /// </summary>
-    public async Task<LockHolder?> ForceReleaseLockAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(scope);
-        var store = Store(scope);
-        var cleared = await _state.ForceReleaseLockAsync(scope.Key, cancellationToken);
-        if (cleared is not null)
-        {
-            await store.AppendLedgerAsync(store.LockAudit("lock-release", $"forced release of the deploy lock held by {cleared.Describe()}"), cancellationToken);
-            _options.Log.Info($"lock of {scope.App}/{scope.Environment}: cleared the lock of {cleared.Describe()}");
-        }
-
-        return cleared;
-    }
+    /// <summary>Clears the scope's deploy lock whoever holds it, with an audit line in the ledger (see <see cref="RolloutState.ForceReleaseLockAsync"/>).</summary>
+    public Task<LockHolder?> ForceReleaseLockAsync(DeploymentScope scope, CancellationToken cancellationToken = default) => _view.ForceReleaseLockAsync(scope, cancellationToken);
 
     /// <summary>The scope's folder on this machine: the last report, and with the default file store its journal, ledger and lock.</summary>
     public string ScopeDirectory(DeploymentScope scope) => Path.Combine(Path.GetFullPath(_options.StateDirectory), "rollouts", scope.Key);
 
-    private ScopeStore Store(DeploymentScope scope) => new(_state, scope, _options.StateDirectory, _origin, Time, _options.AfterDurableWrite);
+    private ScopeStore Store(DeploymentScope scope) => _view.Store(scope);
 
     private static JournalRecord? FindOpen(List<JournalRecord> journal)
     {

@@ -59,6 +59,12 @@ public static class StateErrors
         "Migrate into an empty prefix, or remove the destination's scope first.")]
     public const string MigrateTargetNotEmpty = "IMB6207";
 
+    /// <summary>A forced release was asked without --force.</summary>
+    [ErrorCode(
+        "`immutable lock release` was run without --force; clearing a lock whose holder still runs lets two rollouts overlap.",
+        "Check `immutable lock status` (holder, CI run, lease), then run `immutable lock release --force`.")]
+    public const string ForceRequired = "IMB6208";
+
     internal static ImmutableBuildException Unavailable(string location, string what, Exception inner) =>
         new(StoreUnavailable, $"The state store {location} cannot be used ({what}): {Sentence.Open(inner.Message)}. Check ImmutableStateUrl, the credentials and the endpoint.", inner);
 }
