@@ -32,10 +32,10 @@ public static class PackageProperties
         "ImmutableRolloutOutcome", "ImmutableRolloutReport",
     ];
 
-    /// <summary>The package's names and the settings every given target declares.</summary>
-    public static IReadOnlyList<string> Known(IEnumerable<IDeploymentTargetProvider> targets)
+    /// <summary>The package's names, the settings every given target declares and those of the state stores (null: the ones found beside Core).</summary>
+    public static IReadOnlyList<string> Known(IEnumerable<IDeploymentTargetProvider> targets, IEnumerable<State.IStateStoreProvider>? stateStores = null)
     {
         ArgumentNullException.ThrowIfNull(targets);
-        return [.. Names, .. targets.SelectMany(t => t.Settings).Select(s => s.Property)];
+        return [.. Names, .. targets.SelectMany(t => t.Settings).Select(s => s.Property), .. (stateStores ?? StateStores.Discovered).SelectMany(p => p.Settings).Select(s => s.Property)];
     }
 }
