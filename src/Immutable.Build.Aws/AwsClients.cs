@@ -144,7 +144,8 @@ internal sealed class AwsClients : IDisposable
         }
     }
 
-    private sealed class WrappingHttpClientFactory(Func<HttpMessageHandler, HttpMessageHandler> wrap) : HttpClientFactory
+    /// <summary>Puts a test's handler (fault injection, call counting, the loopback check) under an SDK client.</summary>
+    internal sealed class WrappingHttpClientFactory(Func<HttpMessageHandler, HttpMessageHandler> wrap) : HttpClientFactory
     {
         public override HttpClient CreateHttpClient(IClientConfig clientConfig) => new(wrap(new HttpClientHandler()), disposeHandler: true);
 

@@ -14,6 +14,9 @@ public static class AwsSettings
     /// <summary>The ELBv2 endpoint.</summary>
     public const string ElbServiceUrl = "ImmutableAwsElbServiceUrl";
 
+    /// <summary>The S3 endpoint of the shared state (ImmutableStateUrl=s3://...).</summary>
+    public const string S3ServiceUrl = "ImmutableAwsS3ServiceUrl";
+
     /// <summary>The AMI releases are baked on or, without a bake, launched on.</summary>
     public const string BaseAmi = "ImmutableAwsBaseAmi";
 
@@ -59,10 +62,16 @@ public static class AwsSettings
     /// <summary>The path of each release target group's health check.</summary>
     public const string HealthCheckPath = "ImmutableAwsHealthCheckPath";
 
+    /// <summary>The region: the EC2 target's, and the shared state's bucket's.</summary>
+    internal static TargetSetting RegionSetting { get; } = new(Region, "--aws-region", "EC2 target and S3 state: the region. Default: $AWS_REGION, else $AWS_DEFAULT_REGION.");
+
+    /// <summary>The S3 endpoint of the shared state.</summary>
+    internal static TargetSetting S3ServiceUrlSetting { get; } = new(S3ServiceUrl, "--aws-s3-service-url", "S3 state (ImmutableStateUrl=s3://bucket/prefix): the S3 endpoint URL (a VPC endpoint or a test server). Default: $AWS_ENDPOINT_URL_S3, else $AWS_ENDPOINT_URL, else the region's public endpoint.");
+
     /// <summary>Every setting, in the order the CLI lists them.</summary>
     public static IReadOnlyList<TargetSetting> All { get; } =
     [
-        new(Region, "--aws-region", "EC2 target: the region. Default: $AWS_REGION, else $AWS_DEFAULT_REGION."),
+        RegionSetting,
         new(ServiceUrl, "--aws-service-url", "EC2 target: the EC2 and SSM endpoint URL (a VPC endpoint or a test server). Default: the region's public endpoint."),
         new(ElbServiceUrl, "--aws-elb-service-url", "EC2 target: the Elastic Load Balancing endpoint URL. Default: the region's public endpoint."),
         new(BaseAmi, "--aws-base-ami", "EC2 target: the AMI id, or SSM parameter name, releases are baked on (or launched on without a bake). Default: " + Ec2TargetOptions.DefaultBaseAmi + "."),
@@ -80,5 +89,7 @@ public static class AwsSettings
         new(SetDefaultVersion, "--aws-set-default-version", "EC2 target: true to make each release's launch template version the default, for an Auto Scaling group that uses $Default. Default: false."),
         new(BakeTimeout, "--aws-bake-timeout", "AMI bake: how long installing the release on the builder may take. Default: 30m."),
         new(CopyToRegions, "--aws-copy-to-regions", "AMI bake: regions, separated by ';', the baked AMI is copied to. Default: none."),
+        // Declared with the target's settings too, so the package knows the property and the CLI offers the option whichever target deploys.
+        S3ServiceUrlSetting,
     ];
 }

@@ -27,13 +27,7 @@ public sealed class Ec2TargetProvider : IDeploymentTargetProvider
     {
         ArgumentNullException.ThrowIfNull(context);
         var environment = context.GetEnvironmentVariable;
-        var region = context.Setting(AwsSettings.Region) ?? environment("AWS_REGION") ?? environment("AWS_DEFAULT_REGION");
-        if (string.IsNullOrWhiteSpace(region))
-        {
-            throw new ImmutableBuildException(AwsErrors.CredentialsCode, $"No AWS region is set: set {AwsSettings.Region} (or AWS_REGION), e.g. eu-west-1.");
-        }
-
-        region = Region(AwsSettings.Region, region);
+        var region = RegionOf(context.Setting, environment);
         var options = new Ec2TargetOptions
         {
             Endpoints = new AwsEndpoints(
@@ -113,6 +107,18 @@ public sealed class Ec2TargetProvider : IDeploymentTargetProvider
         };
     }
 
+    /// <summary>The region: <see cref="AwsSettings.Region"/>, else AWS_REGION, else AWS_DEFAULT_REGION; IMB8004 when none is set.</summary>
+    internal static string RegionOf(Func<string, string?> setting, Func<string, string?> environment)
+    {
+        var region = setting(AwsSettings.Region) ?? environment("AWS_REGION") ?? environment("AWS_DEFAULT_REGION");
+        if (string.IsNullOrWhiteSpace(region))
+        {
+            throw new ImmutableBuildException(AwsErrors.CredentialsCode, $"No AWS region is set: set {AwsSettings.Region} (or AWS_REGION), e.g. eu-west-1.");
+        }
+
+        return Region(AwsSettings.Region, region);
+    }
+
     private static string Region(string property, string value)
     {
         var region = value.Trim();
@@ -121,7 +127,8 @@ public sealed class Ec2TargetProvider : IDeploymentTargetProvider
             : throw AwsErrors.Setting(property, value, "give a region name such as eu-west-1 or us-east-1");
     }
 
-    private static Uri? Url(string property, string? value)
+    /// <summary>An endpoint URL setting: null when empty, IMB8001 when not an http(s) URL without credentials.</summary>
+    internal static Uri? Url(string property, string? value, string example = "https://ec2.eu-west-1.amazonaws.com")
     {
         if (string.IsNullOrWhiteSpace(value))
         {
@@ -130,7 +137,7 @@ public sealed class Ec2TargetProvider : IDeploymentTargetProvider
 
         return Uri.TryCreate(value.Trim(), UriKind.Absolute, out var url) && url.Scheme is "http" or "https" && string.IsNullOrEmpty(url.UserInfo)
             ? url
-            : throw AwsErrors.Setting(property, value, "give an http(s) URL without credentials, such as https://ec2.eu-west-1.amazonaws.com");
+            : throw AwsErrors.Setting(property, value, $"give an http(s) URL without credentials, such as {example}");
     }
 
     private static List<string>? List(string property, string? value, string prefix)

@@ -27,16 +27,7 @@ public sealed class DockerTargetProvider : IDeploymentTargetProvider
     {
         ArgumentNullException.ThrowIfNull(context);
         var environment = context.GetEnvironmentVariable;
-        var proxyPortValue = context.Setting(DockerSettings.ProxyPort);
-        var proxyPort = proxyPortValue is null ? DefaultProxyPort
-            : int.TryParse(proxyPortValue.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p
-            : throw DockerErrors.Setting(DockerSettings.ProxyPort, proxyPortValue, "give a TCP port from 1 to 65535");
-        var tls = context.Setting(DockerSettings.TlsCertPath);
-        if (tls is null && !string.IsNullOrEmpty(environment("DOCKER_TLS_VERIFY")) && environment("DOCKER_CERT_PATH") is { Length: > 0 } certPath)
-        {
-            tls = certPath;
-        }
-
+        var proxyPort = ParseProxyPort(context.Setting(DockerSettings.ProxyPort));
         var batch = context.Setting(DockerSettings.HostBatch);
         var cpus = context.Setting(DockerSettings.Cpus);
         var stopGrace = context.Setting(DockerSettings.StopGrace);
@@ -44,7 +35,7 @@ public sealed class DockerTargetProvider : IDeploymentTargetProvider
         {
             Hosts = DockerHostEntry.ParseList(context.Setting(DockerSettings.Hosts), proxyPort, environment),
             ProxyAssembly = context.HostAssembly,
-            TlsCertPath = string.IsNullOrWhiteSpace(tls) ? null : Path.GetFullPath(tls),
+            TlsCertPath = TlsCertPath(context.Setting(DockerSettings.TlsCertPath), environment),
             HostBatch = batch is null ? 1
                 : batch.Trim().Equals("all", StringComparison.OrdinalIgnoreCase) ? 0
                 : int.TryParse(batch.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var b) ? b
@@ -61,6 +52,24 @@ public sealed class DockerTargetProvider : IDeploymentTargetProvider
             Log = context.Log.Detail,
             Time = context.Time,
         };
+    }
+
+    /// <summary>ImmutableDockerProxyPort, or the default; host entries are checked against it, so every reader of ImmutableDockerHosts parses them alike.</summary>
+    internal static int ParseProxyPort(string? value) =>
+        value is null ? DefaultProxyPort
+            : int.TryParse(value.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p
+            : throw DockerErrors.Setting(DockerSettings.ProxyPort, value, "give a TCP port from 1 to 65535");
+
+    /// <summary>The TLS folder: ImmutableDockerTlsCertPath, else $DOCKER_CERT_PATH when $DOCKER_TLS_VERIFY is set; null for none.</summary>
+    internal static string? TlsCertPath(string? setting, Func<string, string?> environment)
+    {
+        var tls = setting;
+        if (tls is null && !string.IsNullOrEmpty(environment("DOCKER_TLS_VERIFY")) && environment("DOCKER_CERT_PATH") is { Length: > 0 } certPath)
+        {
+            tls = certPath;
+        }
+
+        return string.IsNullOrWhiteSpace(tls) ? null : Path.GetFullPath(tls);
     }
 
     private static RestartPolicy ParseRestart(string? value)

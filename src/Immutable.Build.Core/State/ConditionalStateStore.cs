@@ -79,11 +79,20 @@ public sealed class ConditionalStateStore : IStateStore
         var key = LockKey(scopeKey);
         LockHolder? lastSeen = null;
         Lease? lease = null;
+        (LockHolder Mine, LockHolder? From)? attempt = null;
         await Wait.UntilAsync(
             async ct =>
             {
                 var current = await ReadLockObjectAsync(key, ct);
                 var holder = current?.Lock.Holder;
+                if (attempt is { } last && holder?.LeaseId == last.Mine.LeaseId)
+                {
+                    // The last take did land; only its answer was lost (a retried PUT then reads 412). It is ours.
+                    lease = new Lease(this, key, holder, current!.Value.Version, last.From);
+                    WarnTakeover(scopeKey, last.From);
+                    return true;
+                }
+
                 lastSeen = holder;
                 var now = Time.GetUtcNow();
                 if (holder is not null && holder.Expires > now)
@@ -92,17 +101,14 @@ public sealed class ConditionalStateStore : IStateStore
                 }
 
                 var mine = new LockHolder(_options.Origin, request.Command, now, now + _options.Lease, Guid.NewGuid().ToString("N"));
+                attempt = (mine, holder);
                 var written = await WriteAsync(key, new LockObject(mine), current?.Version, "take the deploy lock", ct);
                 if (written is null)
                 {
                     return false;
                 }
 
-                if (holder is not null)
-                {
-                    _options.Log.Warning(StateErrors.StaleLockTakenOver, $"took over the deploy lock of {scopeKey} from {holder.Describe()}: it stopped renewing it and its lease passed");
-                }
-
+                WarnTakeover(scopeKey, holder);
                 lease = new Lease(this, key, mine, written, holder);
                 return true;
             },
@@ -119,6 +125,14 @@ public sealed class ConditionalStateStore : IStateStore
 
         lease.StartRenewing();
         return lease;
+    }
+
+    private void WarnTakeover(string scopeKey, LockHolder? from)
+    {
+        if (from is not null)
+        {
+            _options.Log.Warning(StateErrors.StaleLockTakenOver, $"took over the deploy lock of {scopeKey} from {from.Describe()}: it stopped renewing it and its lease passed");
+        }
     }
 
     /// <inheritdoc />
@@ -153,15 +167,24 @@ public sealed class ConditionalStateStore : IStateStore
     public async Task AppendAsync(string scopeKey, StateLog log, ReadOnlyMemory<byte> record, CancellationToken cancellationToken)
     {
         var key = LogKey(scopeKey, log);
+        byte[]? tried = null;
         for (var attempt = 1; attempt <= _options.MaxAppendAttempts; attempt++)
         {
             var current = await ReadObjectAsync(key, cancellationToken);
+            if (tried is not null && current is not null && current.Content.AsSpan().StartsWith(tried))
+            {
+                // The last write did land and only its answer was lost (a retried PUT then reads 412); writing the
+                // line again would record it twice. Logs only grow, so what we wrote is still their beginning.
+                return;
+            }
+
             var old = current?.Content ?? [];
             // A log always ends in a newline here (writes are whole objects), so the new line is simply added.
             var content = new byte[old.Length + record.Length + 1];
             old.CopyTo(content, 0);
             record.Span.CopyTo(content.AsSpan(old.Length));
             content[^1] = (byte)'\n';
+            tried = content;
             if (await TryWriteAsync(key, content, current?.Version, "append to the " + Name(log), cancellationToken) is not null)
             {
                 return;
@@ -299,7 +322,12 @@ public sealed class ConditionalStateStore : IStateStore
                 try
                 {
                     // Only our own holding is released: if someone took the lock over, its version moved and this does nothing.
-                    await store.WriteAsync(key, new LockObject(null), current, "release the deploy lock", CancellationToken.None);
+                    if (await store.WriteAsync(key, new LockObject(null), current, "release the deploy lock", CancellationToken.None) is null
+                        && await StillOursAsync(CancellationToken.None) is { } ours)
+                    {
+                        // A renewal cut short by the dispose (or whose answer was lost) landed after all and moved the version.
+                        await store.WriteAsync(key, new LockObject(null), ours.Version, "release the deploy lock", CancellationToken.None);
+                    }
                 }
                 catch (ImmutableBuildException e)
                 {
@@ -310,6 +338,12 @@ public sealed class ConditionalStateStore : IStateStore
 
             _stop.Dispose();
         }
+
+        /// <summary>After a conditional write of the lock lost: its version and holder when the holding is still this lease's, else null.</summary>
+        private async Task<(string Version, LockHolder Holder)?> StillOursAsync(CancellationToken cancellationToken) =>
+            await store.ReadLockObjectAsync(key, cancellationToken) is { Lock.Holder: { } holder } current && holder.LeaseId == _holder.LeaseId
+                ? (current.Version, holder)
+                : null;
 
         private async Task RenewLoopAsync()
         {
@@ -333,6 +367,12 @@ public sealed class ConditionalStateStore : IStateStore
                 try
                 {
                     next = await store.WriteAsync(key, new LockObject(renewed), current, "renew the deploy lock", _stop.Token);
+                    if (next is null && await StillOursAsync(_stop.Token) is { } ours)
+                    {
+                        // An earlier renewal landed although its answer was lost, so the version moved under us: the
+                        // lock is still ours; renew from the version it has now.
+                        (next, renewed) = ours;
+                    }
                 }
                 catch (ImmutableBuildException e)
                 {
