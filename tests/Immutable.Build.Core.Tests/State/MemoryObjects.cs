@@ -16,8 +16,13 @@ internal sealed class MemoryObjects : IConditionalObjects
 
     public int Conflicts;
 
-    public Task<VersionedObject?> ReadAsync(string key, CancellationToken cancellationToken) =>
-        Task.FromResult(_objects.TryGetValue(key, out var found) ? found with { Content = [.. found.Content] } : null);
+    public async Task<VersionedObject?> ReadAsync(string key, CancellationToken cancellationToken)
+    {
+        var found = _objects.TryGetValue(key, out var value) ? value with { Content = [.. value.Content] } : null;
+        // A network store answers later than it reads: other writers get between this read and the caller's write.
+        await Task.Yield();
+        return found;
+    }
 
     public Task<string?> TryWriteAsync(string key, ReadOnlyMemory<byte> content, string? expectedVersion, CancellationToken cancellationToken)
     {
