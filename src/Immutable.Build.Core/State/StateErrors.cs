@@ -65,6 +65,19 @@ public static class StateErrors
         "Check `immutable lock status` (holder, CI run, lease), then run `immutable lock release --force`.")]
     public const string ForceRequired = "IMB6208";
 
+    /// <summary>Warning: the last line of a journal or ledger was torn (a crash or power loss mid-append) and is dropped.</summary>
+    [ErrorCode(
+        "The last line of a scope's journal.jsonl or ledger.jsonl is incomplete or fails its checksum: a crash or power loss cut the append short, so that record never took effect and is dropped.",
+        "Nothing to do: the journal, the ledger and what the target runs decide what is current, and a ledger entry the journal shows finished is written again. Check the machine's disk if it recurs without crashes.",
+        Warning = true)]
+    public const string TornTail = "IMB6209";
+
+    /// <summary>A line before the last one of a journal or ledger is corrupt.</summary>
+    [ErrorCode(
+        "A line of a scope's journal.jsonl or ledger.jsonl that other lines follow does not parse or fails its checksum: the file was damaged or edited, so which release is current cannot be trusted; the command stopped before changing anything.",
+        "Look at the line the message names (file and line number): restore the file from a backup, fix the line, or move it out of the file (save it aside, then delete it), and run the command again.")]
+    public const string CorruptLine = "IMB6210";
+
     internal static ImmutableBuildException Unavailable(string location, string what, Exception inner) =>
         new(StoreUnavailable, $"The state store {location} cannot be used ({what}): {Sentence.Open(inner.Message)}. Check ImmutableStateUrl, the credentials and the endpoint.", inner);
 }
