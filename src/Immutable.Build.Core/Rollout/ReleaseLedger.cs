@@ -83,11 +83,17 @@ public static class ReleaseLedger
     {
         ArgumentNullException.ThrowIfNull(ledger);
         ArgumentNullException.ThrowIfNull(idOrDigest);
-        return ledger.LastOrDefault(e => e.Release is { } r
+        return InRolloutOrder(ledger).LastOrDefault(e => e.Release is { } r
             && (!successfulOnly || e.IsSuccessfulRollout)
             && (r.ReleaseId == idOrDigest || r.ImageDigest == idOrDigest));
     }
 
-    /// <summary>The last rollout line: what should run now. Null before the first rollout.</summary>
-    internal static LedgerEntry? LastRollout(IEnumerable<LedgerEntry> ledger) => ledger.LastOrDefault(e => e.Type == "rollout");
+    /// <summary>The latest rollout (highest sequence number): what should run now. Null before the first rollout.</summary>
+    internal static LedgerEntry? LastRollout(IEnumerable<LedgerEntry> ledger) => InRolloutOrder(ledger).LastOrDefault(e => e.Type == "rollout");
+
+    /// <summary>
+    /// The entries in the order their rollouts ran. The file order is that order except for an entry rebuilt from the
+    /// journal after its line was lost, which is appended later than rollouts that followed it.
+    /// </summary>
+    internal static IEnumerable<LedgerEntry> InRolloutOrder(IEnumerable<LedgerEntry> ledger) => ledger.OrderBy(e => e.Seq);
 }

@@ -14,7 +14,16 @@ public sealed partial class RolloutEngine
     private async Task<IReadOnlyList<string>> ConvergeAsync(DeploymentScope scope, ScopeStore store, CancellationToken cancellationToken)
     {
         var repairs = new List<string>();
-        var journal = (await store.ReadJournalAsync(cancellationToken));
+        // Both logs are read before anything is written, so a corrupt line stops the command with nothing changed.
+        var journal = await store.ReadJournalAsync(cancellationToken);
+        var ledger = await store.ReadLedgerAsync(cancellationToken);
+        foreach (var lost in LedgerRecovery.Missing(journal, ledger))
+        {
+            _options.Log.Warning(State.StateErrors.TornTail, $"converge: the ledger lacks rollout {lost.RolloutId} of {lost.Release?.ReleaseId} ({lost.Outcome}), which the journal shows finished; writing its entry again from the journal");
+            await store.AppendLedgerAsync(lost, cancellationToken);
+            repairs.Add($"rebuilt the ledger entry of rollout {lost.RolloutId} ({lost.Release?.ReleaseId}, {lost.Outcome}) from the journal");
+        }
+
         if (FindOpen(journal) is { } open)
         {
             var records = journal.Where(r => r.Rollout == open.Rollout).ToList();

@@ -23,9 +23,9 @@ public sealed partial class RolloutEngine
                 repairs = [.. await ConvergeAsync(scope, store, cancellationToken), .. await RelaunchIfUnservedAsync(scope, store, cancellationToken)];
             }
 
-            var ledger = (await store.ReadLedgerAsync(cancellationToken));
+            var ledger = await store.ReadHistoryAsync(cancellationToken);
             var current = ReleaseLedger.LastRollout(ledger);
-            var open = FindOpen((await store.ReadJournalAsync(cancellationToken)));
+            var open = FindOpen(await store.ReadJournalAsync(cancellationToken));
             var state = await _target.ObserveAsync(scope, cancellationToken);
             var currentGroups = current?.CurrentGroups ?? [];
             var groups = state.Instances.GroupBy(i => i.Group, StringComparer.Ordinal)

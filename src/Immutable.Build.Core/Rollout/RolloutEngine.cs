@@ -58,7 +58,7 @@ public sealed partial class RolloutEngine
         var repairs = await ConvergeAsync(scope, store, cancellationToken);
         var ledger = (await store.ReadLedgerAsync(cancellationToken));
         var current = ReleaseLedger.LastRollout(ledger);
-        var successes = ledger.Where(e => e.IsSuccessfulRollout && e.Release is not null).ToList();
+        var successes = ReleaseLedger.InRolloutOrder(ledger).Where(e => e.IsSuccessfulRollout && e.Release is not null).ToList();
         var pick = toReleaseId is null
             ? successes.LastOrDefault(e => e.Release!.ImageDigest != current?.Current?.ImageDigest)
             : ReleaseLedger.FindRelease(ledger, toReleaseId, successfulOnly: true);
@@ -90,7 +90,7 @@ public sealed partial class RolloutEngine
         await ConvergeAsync(scope, store, cancellationToken);
         var ledger = (await store.ReadLedgerAsync(cancellationToken));
         var current = ReleaseLedger.LastRollout(ledger);
-        var byRecency = ledger.Where(e => e.IsSuccessfulRollout).Select(e => e.Release!).Reverse().DistinctBy(r => r.ImageDigest).ToList();
+        var byRecency = ReleaseLedger.InRolloutOrder(ledger).Where(e => e.IsSuccessfulRollout).Select(e => e.Release!).Reverse().DistinctBy(r => r.ImageDigest).ToList();
         var kept = new List<ReleaseRef>();
         if (current?.Current is { } c)
         {

@@ -28,7 +28,7 @@ public sealed class RolloutState
     public async Task<IReadOnlyList<LedgerEntry>> HistoryAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(scope);
-        return await Store(scope).ReadLedgerAsync(cancellationToken);
+        return await Store(scope).ReadHistoryAsync(cancellationToken);
     }
 
     /// <summary>Who holds the scope's deploy lock; null when nobody does.</summary>
@@ -57,5 +57,5 @@ public sealed class RolloutState
     }
 
     internal ScopeStore Store(DeploymentScope scope) =>
-        new(_state, scope, _options.StateDirectory, RecordOrigin.Current(_options.GetEnvironmentVariable), _options.Time, _options.AfterDurableWrite);
+        new(_state, scope, _options.StateDirectory, RecordOrigin.Current(_options.GetEnvironmentVariable), _options.Time, _options.AfterDurableWrite, _options.Log);
 }
