@@ -19,6 +19,9 @@ internal enum JournalKind
 
     /// <summary>The rollout is over (also written by convergence after an interruption).</summary>
     End,
+
+    /// <summary>An earlier line was found torn and dropped (<see cref="JournalRecord.Dropped"/> names it).</summary>
+    Torn,
 }
 
 /// <summary>Where a step or rollback line stands. Written as start, done or failed.</summary>
@@ -90,6 +93,9 @@ internal sealed class JournalRecord
     public string? Outcome { get; set; }
 
     public string? Reason { get; set; }
+
+    /// <summary>For a torn line: the line dropped.</summary>
+    public TornLine? Dropped { get; set; }
 
     /// <summary>Who wrote the line and from where (absent in lines written before records carried it).</summary>
     public State.RecordOrigin? Origin { get; set; }

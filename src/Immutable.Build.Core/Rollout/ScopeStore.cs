@@ -15,6 +15,9 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
     // A command reads its logs several times; one warning per torn line is enough.
     private readonly HashSet<string> _warned = new(StringComparer.Ordinal);
 
+    // Torn lines found last in a log and not yet acknowledged by a record after them, by log.
+    private readonly Dictionary<StateLog, List<TornLine>> _unacknowledged = [];
+
     public IStateStore State => state;
 
     public string ReportPath => Path.Combine(Path.GetFullPath(stateDirectory), "rollouts", scope.Key, "last-report.md");
@@ -32,10 +35,10 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
         AppendAsync(StateLog.Ledger, SealedRecord.Seal(JsonSerializer.SerializeToUtf8Bytes(entry.Origin is null ? entry with { Origin = origin } : entry, RolloutJsonContext.Default.LedgerEntry)), $"ledger {entry.Type} {entry.Outcome}".TrimEnd(), cancellationToken);
 
     public async Task<List<JournalRecord>> ReadJournalAsync(CancellationToken cancellationToken) =>
-        Parse(StateLog.Journal, await state.ReadAsync(scope.Key, StateLog.Journal, cancellationToken), RolloutJsonContext.Default.JournalRecord);
+        Parse(StateLog.Journal, await state.ReadAsync(scope.Key, StateLog.Journal, cancellationToken), RolloutJsonContext.Default.JournalRecord, r => r.Dropped);
 
     public async Task<List<LedgerEntry>> ReadLedgerAsync(CancellationToken cancellationToken) =>
-        Parse(StateLog.Ledger, await state.ReadAsync(scope.Key, StateLog.Ledger, cancellationToken), RolloutJsonContext.Default.LedgerEntry);
+        Parse(StateLog.Ledger, await state.ReadAsync(scope.Key, StateLog.Ledger, cancellationToken), RolloutJsonContext.Default.LedgerEntry, e => e.Dropped);
 
     /// <summary>The ledger with the entries the journal proves it lost (which the next convergence writes back), in rollout order when any were lost.</summary>
     public async Task<IReadOnlyList<LedgerEntry>> ReadHistoryAsync(CancellationToken cancellationToken)
@@ -76,6 +79,26 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
 
     private async Task AppendAsync(StateLog log, byte[] json, string what, CancellationToken cancellationToken)
     {
+        // A torn last line that a new line followed unexplained would read as damage next time, so the log is
+        // read first (which also stops at a corrupt line before anything is written) and the tear acknowledged.
+        if (!_unacknowledged.TryGetValue(log, out var torn))
+        {
+            _ = log == StateLog.Journal ? (object)await ReadJournalAsync(cancellationToken) : await ReadLedgerAsync(cancellationToken);
+            torn = _unacknowledged[log];
+        }
+
+        while (torn.Count > 0)
+        {
+            var dropped = torn[0];
+            var note = $"line {dropped.Line} was torn by an interrupted write and is ignored";
+            var record = log == StateLog.Journal
+                ? JsonSerializer.SerializeToUtf8Bytes(new JournalRecord { Type = JournalKind.Torn, At = time.GetUtcNow(), Dropped = dropped, Reason = note, Origin = origin }, RolloutJsonContext.Default.JournalRecord)
+                : JsonSerializer.SerializeToUtf8Bytes(new LedgerEntry { Type = "torn-line", StartedAt = time.GetUtcNow(), EndedAt = time.GetUtcNow(), Dropped = dropped, Reason = note, Origin = origin }, RolloutJsonContext.Default.LedgerEntry);
+            await state.AppendAsync(scope.Key, log, SealedRecord.Seal(record), cancellationToken);
+            torn.RemoveAt(0);
+            afterWrite?.Invoke($"{(log == StateLog.Journal ? "journal" : "ledger")} torn line {dropped.Line}");
+        }
+
         await state.AppendAsync(scope.Key, log, json, cancellationToken);
         afterWrite?.Invoke(what);
     }
@@ -88,38 +111,53 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
     }
 
     /// <summary>
-    /// The records of a log. A torn line (the last one, or an earlier one that a crash cut short before the store
-    /// started the next append on a fresh line) never took effect and is dropped with a warning; any other line that
-    /// does not read back as it was written stops the command, because skipping it could drop the current release.
+    /// The records of a log. A torn line (the last one, or an earlier one that a crash cut short, or that a record
+    /// after it acknowledges) never took effect and is dropped with a warning; any other line that does not read back
+    /// as it was written stops the command, because skipping it could drop the current release.
     /// </summary>
-    private List<T> Parse<T>(StateLog log, IReadOnlyList<string> lines, JsonTypeInfo<T> type)
+    private List<T> Parse<T>(StateLog log, IReadOnlyList<string> lines, JsonTypeInfo<T> type, Func<T, TornLine?> dropped)
+        where T : class
     {
-        var list = new List<T>();
+        var records = new T?[lines.Count];
+        var conditions = new LineCondition[lines.Count];
         for (var n = 0; n < lines.Count; n++)
         {
-            var condition = SealedRecord.Open(lines[n], out var json);
-            if (condition == LineCondition.Whole && TryDeserialize(json, type) is { } item)
+            conditions[n] = SealedRecord.Open(lines[n], out var json);
+            records[n] = conditions[n] == LineCondition.Whole ? TryDeserialize(json, type) : null;
+        }
+
+        var acknowledged = records.OfType<T>().Select(dropped).OfType<TornLine>().ToHashSet();
+        var unacknowledged = new List<TornLine>();
+        for (var n = 0; n < lines.Count; n++)
+        {
+            if (records[n] is not null)
             {
-                list.Add(item);
                 continue;
             }
 
-            var last = n == lines.Count - 1;
+            var tear = new TornLine(n + 1, SealedRecord.SumOf(lines[n]));
             var where = $"{LogLocation(log)} line {n + 1}";
-            if (!last && condition != LineCondition.Torn)
+            if (acknowledged.Contains(tear))
+            {
+                continue;
+            }
+
+            if (n < lines.Count - 1 && conditions[n] != LineCondition.Torn)
             {
                 throw new ImmutableBuildException(
                     StateErrors.CorruptLine,
-                    $"{where} is corrupt ({(condition == LineCondition.Corrupt ? "not a record as written, or its checksum does not match" : "not a known record")}): {Quote(lines[n])}. Nothing was changed. Restore the file from a backup, or fix the line, or save it aside and delete line {n + 1}; then run the command again.");
+                    $"{where} is corrupt ({(conditions[n] == LineCondition.Corrupt ? "not a record as written, or its checksum does not match" : "not a known record")}): {Quote(lines[n])}. Nothing was changed. Restore the file from a backup, or fix the line, or save it aside and delete line {n + 1}; then run the command again.");
             }
 
+            unacknowledged.Add(tear);
             if (_warned.Add(where))
             {
                 releaseLog.Warning(StateErrors.TornTail, $"{where} was torn by an interrupted write and is ignored: {Quote(lines[n])}");
             }
         }
 
-        return list;
+        _unacknowledged[log] = unacknowledged;
+        return records.OfType<T>().Where(r => dropped(r) is null).ToList();
     }
 
     private static T? TryDeserialize<T>(string json, JsonTypeInfo<T> type)

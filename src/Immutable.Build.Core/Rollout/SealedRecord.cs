@@ -52,6 +52,9 @@ internal static class SealedRecord
         return Scan(Encoding.UTF8.GetBytes(line));
     }
 
+    /// <summary>The checksum of a line's text, as found (see <see cref="TornLine"/>).</summary>
+    public static string SumOf(string line) => Sum(Encoding.UTF8.GetBytes(line));
+
     private static string Sum(byte[] json) => Convert.ToHexString(SHA256.HashData(json), 0, SumLength / 2).ToLowerInvariant();
 
     /// <summary>

@@ -60,27 +60,25 @@ public sealed class TornStateTests : IDisposable
     [MemberData(nameof(TornTails))]
     public async Task A_last_line_cut_at_any_byte_is_dropped_with_a_warning(string file, int commandOffset)
     {
-        var template = await TwoReleasesAsync($"len-{file}-{commandOffset}");
-        var bytes = await File.ReadAllBytesAsync(Path.Combine(template.Engine.ScopeDirectory(template.Scope), file + ".jsonl"), TestContext.Current.CancellationToken);
+        var baseline = await BaselineAsync($"baseline-{file}-{commandOffset}");
+        var bytes = file == "journal" ? baseline.Journal : baseline.Ledger;
         var lastStart = Array.LastIndexOf(bytes, (byte)'\n', bytes.Length - 2) + 1;
         var lastLength = bytes.Length - lastStart;
-        for (var cut = commandOffset; cut < lastLength; cut += Commands.Length)
+        var cuts = Enumerable.Range(0, lastLength).Where(c => c % Commands.Length == commandOffset);
+        await Parallel.ForEachAsync(cuts, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = TestContext.Current.CancellationToken }, async (cut, _) =>
         {
             var command = Commands[cut % Commands.Length];
-            var (scope, target, engine, log) = await TwoReleasesAsync($"{file}-{cut}");
-            var path = Path.Combine(engine.ScopeDirectory(scope), file + ".jsonl");
-            var current = await File.ReadAllBytesAsync(path, TestContext.Current.CancellationToken);
-            await File.WriteAllBytesAsync(path, current[..(lastStart + cut)], TestContext.Current.CancellationToken);
+            var (scope, target, engine, log) = await FromBaselineAsync($"{file}-{cut}", baseline, file, bytes[..(lastStart + cut)]);
             var context = $"{file} cut at byte {cut} of {lastLength}, then {command}";
 
             await RunAndAssertAsync(scope, target, engine, command, context);
 
-            // A line cut at its first byte leaves nothing to warn about; any other cut is a torn line.
-            if (cut > 0)
+            // Cut at its first byte the line is gone, cut before its newline it is whole; any other cut tears it.
+            if (cut > 0 && cut < lastLength - 1)
             {
                 Assert.True(log.Any(l => l.StartsWith(StateErrors.TornTail, StringComparison.Ordinal)), $"{context}: no {StateErrors.TornTail} warning in {string.Join(" | ", log)}");
             }
-        }
+        });
     }
 
     public static TheoryData<string, string> CorruptLines()
@@ -101,39 +99,38 @@ public sealed class TornStateTests : IDisposable
     [MemberData(nameof(CorruptLines))]
     public async Task A_corrupt_middle_line_stops_the_command_and_a_corrupt_last_line_is_a_torn_tail(string file, string command)
     {
-        var template = await TwoReleasesAsync($"count-{file}-{command}");
-        var count = (await File.ReadAllLinesAsync(Path.Combine(template.Engine.ScopeDirectory(template.Scope), file + ".jsonl"), TestContext.Current.CancellationToken)).Length;
-        for (var n = 1; n <= count; n++)
+        var baseline = await BaselineAsync($"baseline-{file}-{command}");
+        var original = Encoding.UTF8.GetString(file == "journal" ? baseline.Journal : baseline.Ledger).TrimEnd('\n').Split('\n');
+        var count = original.Length;
+        var cases = Enumerable.Range(1, count).SelectMany(n => new[] { (n, "junk"), (n, "flip") });
+        await Parallel.ForEachAsync(cases, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = TestContext.Current.CancellationToken }, async (c, _) =>
         {
-            foreach (var corruption in new[] { "junk", "flip" })
+            var (n, corruption) = c;
+            var lines = original.ToArray();
+            lines[n - 1] = Corrupt(lines[n - 1], corruption);
+            var (scope, target, engine, log) = await FromBaselineAsync($"{file}-{command}-{n}-{corruption}", baseline, file, Encoding.UTF8.GetBytes(string.Join('\n', lines) + "\n"));
+            var path = Path.Combine(engine.ScopeDirectory(scope), file + ".jsonl");
+            var context = $"{file} line {n}/{count} corrupted ({corruption}), then {command}";
+            if (n < count)
             {
-                var (scope, target, engine, log) = await TwoReleasesAsync($"{file}-{command}-{n}-{corruption}");
-                var path = Path.Combine(engine.ScopeDirectory(scope), file + ".jsonl");
-                var lines = await File.ReadAllLinesAsync(path, TestContext.Current.CancellationToken);
-                lines[n - 1] = Corrupt(lines[n - 1], corruption);
-                await File.WriteAllLinesAsync(path, lines, TestContext.Current.CancellationToken);
-                var context = $"{file} line {n}/{count} corrupted ({corruption}), then {command}";
-                if (n < count)
-                {
-                    var journalBefore = await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "journal.jsonl"), TestContext.Current.CancellationToken);
-                    var ledgerBefore = await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "ledger.jsonl"), TestContext.Current.CancellationToken);
-                    var callsBefore = target.Inner.Calls.Count(c => c != "observe");
-                    var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => RunAsync(scope, target, engine, command));
-                    Assert.True(e.Code == StateErrors.CorruptLine, $"{context}: {e}");
-                    Assert.Contains(path, e.Message, StringComparison.Ordinal);
-                    Assert.Contains($"line {n}", e.Message, StringComparison.Ordinal);
-                    Assert.Equal(journalBefore, await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "journal.jsonl"), TestContext.Current.CancellationToken));
-                    Assert.Equal(ledgerBefore, await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "ledger.jsonl"), TestContext.Current.CancellationToken));
-                    Assert.Equal(callsBefore, target.Inner.Calls.Count(c => c != "observe"));
-                    await AssertServesAsync(target, scope, Release("v2"));
-                }
-                else
-                {
-                    await RunAndAssertAsync(scope, target, engine, command, context);
-                    Assert.True(log.Any(l => l.StartsWith(StateErrors.TornTail, StringComparison.Ordinal)), $"{context}: no warning");
-                }
+                var journalBefore = await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "journal.jsonl"), TestContext.Current.CancellationToken);
+                var ledgerBefore = await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "ledger.jsonl"), TestContext.Current.CancellationToken);
+                var callsBefore = target.Inner.Calls.Count(c => c != "observe");
+                var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => RunAsync(scope, target, engine, command));
+                Assert.True(e.Code == StateErrors.CorruptLine, $"{context}: {e}");
+                Assert.Contains(path, e.Message, StringComparison.Ordinal);
+                Assert.Contains($"line {n} ", e.Message, StringComparison.Ordinal);
+                Assert.Equal(journalBefore, await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "journal.jsonl"), TestContext.Current.CancellationToken));
+                Assert.Equal(ledgerBefore, await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "ledger.jsonl"), TestContext.Current.CancellationToken));
+                Assert.Equal(callsBefore, target.Inner.Calls.Count(c => c != "observe"));
+                await AssertServesAsync(target, scope, Release("v2"));
             }
-        }
+            else
+            {
+                await RunAndAssertAsync(scope, target, engine, command, context);
+                Assert.True(log.Any(l => l.StartsWith(StateErrors.TornTail, StringComparison.Ordinal)), $"{context}: no warning");
+            }
+        });
     }
 
     /// <summary>junk: bytes that are no JSON in the middle of the line; flip: one letter of a value changed, still valid JSON.</summary>
@@ -190,6 +187,37 @@ public sealed class TornStateTests : IDisposable
         var after = await engine.StatusAsync(scope, cancellationToken: TestContext.Current.CancellationToken);
         Assert.True(after.Current?.ReleaseId == expected, $"{context}: status says {after.Current?.ReleaseId}, expected {expected}");
         Assert.Null(after.Interrupted);
+    }
+
+    /// <summary>The state and serving group that v1 then v2 leave, deployed once and laid down again for each case.</summary>
+    private sealed record Baseline(byte[] Journal, byte[] Ledger, string Group, int Replicas);
+
+    private async Task<Baseline> BaselineAsync(string name)
+    {
+        var (scope, target, engine, _) = await TwoReleasesAsync(name);
+        var directory = engine.ScopeDirectory(scope);
+        var current = (await engine.HistoryAsync(scope, TestContext.Current.CancellationToken)).Last(e => e.IsSuccessfulRollout);
+        await AssertServesAsync(target, scope, Release("v2"));
+        return new Baseline(
+            await File.ReadAllBytesAsync(Path.Combine(directory, "journal.jsonl"), TestContext.Current.CancellationToken),
+            await File.ReadAllBytesAsync(Path.Combine(directory, "ledger.jsonl"), TestContext.Current.CancellationToken),
+            current.CurrentGroups.Single(),
+            current.Replicas);
+    }
+
+    /// <summary>A fresh state directory with the baseline's logs (<paramref name="file"/> replaced by <paramref name="damaged"/>) and a target serving v2 as the baseline left it.</summary>
+    private async Task<(DeploymentScope Scope, GuardedTarget Target, RolloutEngine Engine, List<string> Log)> FromBaselineAsync(string name, Baseline baseline, string file, byte[] damaged)
+    {
+        var scope = new DeploymentScope("hello", "torn");
+        var target = new GuardedTarget(new InMemoryTarget());
+        var log = new List<string>();
+        var engine = new RolloutEngine(target, Options(Path.Combine(_dir, name), log));
+        var directory = Directory.CreateDirectory(engine.ScopeDirectory(scope)).FullName;
+        await File.WriteAllBytesAsync(Path.Combine(directory, "journal.jsonl"), file == "journal" ? damaged : baseline.Journal, TestContext.Current.CancellationToken);
+        await File.WriteAllBytesAsync(Path.Combine(directory, "ledger.jsonl"), file == "ledger" ? damaged : baseline.Ledger, TestContext.Current.CancellationToken);
+        await target.Inner.LaunchAsync(new LaunchRequest(scope, Release("v2"), baseline.Group, baseline.Replicas, new Dictionary<string, string>()), TestContext.Current.CancellationToken);
+        await target.Inner.RouteAsync(scope, new Dictionary<string, int> { [baseline.Group] = 100 }, TestContext.Current.CancellationToken);
+        return (scope, target, engine, log);
     }
 
     /// <summary>v1 then v2, blue-green with two replicas, in a fresh state directory and target.</summary>
