@@ -65,7 +65,7 @@ public sealed class TornStateTests : IDisposable
         var lastStart = Array.LastIndexOf(bytes, (byte)'\n', bytes.Length - 2) + 1;
         var lastLength = bytes.Length - lastStart;
         var cuts = Enumerable.Range(0, lastLength).Where(c => c % Commands.Length == commandOffset);
-        await Parallel.ForEachAsync(cuts, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = TestContext.Current.CancellationToken }, async (cut, _) =>
+        await Parallel.ForEachAsync(cuts, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = TestContext.Current.CancellationToken }, async (cut, _) =>
         {
             var command = Commands[cut % Commands.Length];
             var (scope, target, engine, log) = await FromBaselineAsync($"{file}-{cut}", baseline, file, bytes[..(lastStart + cut)]);
@@ -103,7 +103,7 @@ public sealed class TornStateTests : IDisposable
         var original = Encoding.UTF8.GetString(file == "journal" ? baseline.Journal : baseline.Ledger).TrimEnd('\n').Split('\n');
         var count = original.Length;
         var cases = Enumerable.Range(1, count).SelectMany(n => new[] { (n, "junk"), (n, "flip") });
-        await Parallel.ForEachAsync(cases, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = TestContext.Current.CancellationToken }, async (c, _) =>
+        await Parallel.ForEachAsync(cases, new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = TestContext.Current.CancellationToken }, async (c, _) =>
         {
             var (n, corruption) = c;
             var lines = original.ToArray();
