@@ -81,11 +81,19 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
     {
         // A torn last line that a new line followed unexplained would read as damage next time, so the log is
         // read first (which also stops at a corrupt line before anything is written) and the tear acknowledged.
-        if (!_unacknowledged.TryGetValue(log, out var torn))
+        if (!_unacknowledged.ContainsKey(log))
         {
-            _ = log == StateLog.Journal ? (object)await ReadJournalAsync(cancellationToken) : await ReadLedgerAsync(cancellationToken);
-            torn = _unacknowledged[log];
+            if (log == StateLog.Journal)
+            {
+                await ReadJournalAsync(cancellationToken);
+            }
+            else
+            {
+                await ReadLedgerAsync(cancellationToken);
+            }
         }
+
+        var torn = _unacknowledged[log];
 
         while (torn.Count > 0)
         {
@@ -126,7 +134,8 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
             records[n] = conditions[n] == LineCondition.Whole ? TryDeserialize(json, type) : null;
         }
 
-        var acknowledged = records.OfType<T>().Select(dropped).OfType<TornLine>().ToHashSet();
+        // By checksum, not line number: deleting a damaged line by hand must not orphan the notes about later ones.
+        var acknowledged = records.OfType<T>().Select(dropped).OfType<TornLine>().Select(t => t.Sum).ToHashSet(StringComparer.Ordinal);
         var unacknowledged = new List<TornLine>();
         for (var n = 0; n < lines.Count; n++)
         {
@@ -137,7 +146,7 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
 
             var tear = new TornLine(n + 1, SealedRecord.SumOf(lines[n]));
             var where = $"{LogLocation(log)} line {n + 1}";
-            if (acknowledged.Contains(tear))
+            if (acknowledged.Contains(tear.Sum))
             {
                 continue;
             }
