@@ -34,7 +34,7 @@ public static class PrivateFiles
             return full;
         }
 
-        // Directory.CreateDirectory(path, mode) gives only the last folder the mode; the parents it makes get 0777.
+        // Each missing level made here, so that every one is 0700 and not only the last, and exactly 0700 whatever the umask.
         var missing = new Stack<string>();
         for (string? dir = full; dir is not null && !Directory.Exists(dir); dir = Path.GetDirectoryName(dir))
         {
@@ -115,23 +115,12 @@ public static class PrivateFiles
         }
     }
 
-    /// <summary>Drops the group and other bits of a file or folder that has any (no-op on Windows).</summary>
-    public static void RestrictExisting(string path)
-    {
-        if (!OperatingSystem.IsWindows())
-        {
-            Restrict(path, null);
-        }
-    }
-
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
-    private static void Restrict(string path, UnixFileMode? exactly)
+    private static void Restrict(string path, UnixFileMode exactly)
     {
-        var mode = File.GetUnixFileMode(path);
-        var wanted = exactly ?? mode & ~GroupAndOther;
-        if (mode != wanted)
+        if (File.GetUnixFileMode(path) != exactly)
         {
-            File.SetUnixFileMode(path, wanted);
+            File.SetUnixFileMode(path, exactly);
         }
     }
 

@@ -88,7 +88,12 @@ internal static class LayerExtractor
 
         var path = Path.Combine(parent, name);
         writtenHere.Add(relative);
-        var mode = (UnixFileMode)((int)entry.Mode & 0x1FF) & (ownerOnly ? ~PrivateFiles.GroupAndOther : (UnixFileMode)0x1FF);
+        var mode = (UnixFileMode)((int)entry.Mode & 0x1FF);
+        if (ownerOnly)
+        {
+            mode &= ~PrivateFiles.GroupAndOther;
+        }
+
         switch (entry.EntryType)
         {
             case TarEntryType.Directory:
