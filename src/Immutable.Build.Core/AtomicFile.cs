@@ -12,14 +12,14 @@ public static class AtomicFile
     /// <param name="path">The file to write.</param>
     /// <param name="bytes">Its whole new content.</param>
     /// <param name="overwrite">False: keep a file that already exists.</param>
-    /// <param name="unixMode">On Unix, the mode the file is created with (e.g. 0600 for a file holding a token), so it is never readable by others, not even while empty; null: the umask's default.</param>
+    /// <param name="unixMode">On Unix, the mode the file is created with (e.g. 0600 for a file holding a token), so it is never readable by others, not even while empty; null: 0600 in a folder private to the user (the state directory, see <see cref="PrivateFiles"/>), else the umask's default.</param>
     /// <returns>False only when <paramref name="overwrite"/> is false and the file already existed (it is left as it was).</returns>
     public static bool WriteAllBytes(string path, ReadOnlySpan<byte> bytes, bool overwrite = true, UnixFileMode? unixMode = null)
     {
         var temp = TempPathFor(path);
         try
         {
-            using (var stream = new FileStream(temp, CreateOptions(unixMode, async: false)))
+            using (var stream = new FileStream(temp, CreateOptions(temp, unixMode, async: false)))
             {
                 stream.Write(bytes);
                 stream.Flush(flushToDisk: true);
@@ -34,15 +34,15 @@ public static class AtomicFile
     }
 
     /// <summary>Writes UTF-8 <paramref name="text"/> (no byte-order mark) to <paramref name="path"/>.</summary>
-    public static bool WriteAllText(string path, string text, bool overwrite = true) =>
-        WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text), overwrite);
+    public static bool WriteAllText(string path, string text, bool overwrite = true, UnixFileMode? unixMode = null) =>
+        WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text), overwrite, unixMode);
 
     /// <summary>Writes what <paramref name="write"/> puts into the stream to <paramref name="path"/>.</summary>
     /// <param name="path">The file to write.</param>
     /// <param name="write">Writes the whole new content.</param>
     /// <param name="overwrite">False: keep a file that already exists.</param>
     /// <param name="cancellationToken">Stops the write; the old file stays.</param>
-    /// <param name="unixMode">On Unix, the mode the file is created with; null: the umask's default.</param>
+    /// <param name="unixMode">On Unix, the mode the file is created with; null: 0600 in a folder private to the user, else the umask's default.</param>
     /// <returns>False only when <paramref name="overwrite"/> is false and the file already existed.</returns>
     public static async Task<bool> WriteAsync(string path, Func<Stream, CancellationToken, Task> write, bool overwrite, CancellationToken cancellationToken, UnixFileMode? unixMode = null)
     {
@@ -50,7 +50,7 @@ public static class AtomicFile
         var temp = TempPathFor(path);
         try
         {
-            await using (var stream = new FileStream(temp, CreateOptions(unixMode, async: true)))
+            await using (var stream = new FileStream(temp, CreateOptions(temp, unixMode, async: true)))
             {
                 await write(stream, cancellationToken);
                 await stream.FlushAsync(cancellationToken);
@@ -64,7 +64,7 @@ public static class AtomicFile
         }
     }
 
-    private static FileStreamOptions CreateOptions(UnixFileMode? unixMode, bool async)
+    private static FileStreamOptions CreateOptions(string temp, UnixFileMode? unixMode, bool async)
     {
         var options = new FileStreamOptions
         {
@@ -74,7 +74,7 @@ public static class AtomicFile
             BufferSize = async ? 1 << 16 : 4096,
             Options = async ? FileOptions.Asynchronous : FileOptions.None,
         };
-        if (unixMode is { } mode && !OperatingSystem.IsWindows())
+        if (!OperatingSystem.IsWindows() && (unixMode ?? PrivateFiles.ModeFor(temp)) is { } mode)
         {
             options.UnixCreateMode = mode;
         }

@@ -3,6 +3,7 @@ namespace Immutable.Build;
 /// <summary>
 /// An exclusive OS lock on a file (flock on Unix, a share-none handle on Windows). The OS drops it when the
 /// holder dies, so a killed process never leaves a stale lock. Waiters poll on a <see cref="TimeProvider"/>.
+/// Every lock lives in the state directory, so its file is created 0600 (<see cref="PrivateFiles"/>).
 /// </summary>
 public sealed class FileLock : IDisposable
 {
@@ -26,7 +27,7 @@ public sealed class FileLock : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(path);
         try
         {
-            return new FileLock(path, new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
+            return new FileLock(path, PrivateFiles.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None));
         }
         catch (IOException) when (File.Exists(path))
         {

@@ -62,7 +62,7 @@ internal sealed class InstanceProcesses(TimeProvider time, Action<Instance> read
         start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{instance.Port}";
         start.Environment["IMMUTABLE_INSTANCE_ID"] = instance.Id;
 
-        File.AppendAllText(instance.LogFile, $"== {time.GetUtcNow():O} {instance.Id}: {command.FileName} {string.Join(' ', command.Arguments)} (release {command.ReleaseId}, port {instance.Port})\n");
+        PrivateFiles.AppendAllText(instance.LogFile, $"== {time.GetUtcNow():O} {instance.Id}: {command.FileName} {string.Join(' ', command.Arguments)} (release {command.ReleaseId}, port {instance.Port})\n");
         var process = new Process { StartInfo = start, EnableRaisingEvents = true };
         process.Exited += (_, _) => exited(instance);
         try

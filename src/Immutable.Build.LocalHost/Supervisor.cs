@@ -164,7 +164,7 @@ internal sealed class Supervisor : IAsyncDisposable
         }
 
         var logDirectory = Path.Combine(_stateDirectory, "logs", key);
-        Directory.CreateDirectory(logDirectory);
+        PrivateFiles.CreateDirectory(logDirectory);
         var launched = new List<Instance>();
         for (var n = 0; n < command.Replicas; n++)
         {

@@ -34,7 +34,7 @@ public static class RememberedTargets
         var path = PathOf(stateDirectory, target.Scope);
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            PrivateFiles.CreateParent(path);
             var file = new TargetFile { App = target.App, Environment = target.Environment, Target = target.Target, Settings = Sorted(target.Settings), Gates = Sorted(target.Gates) };
             AtomicFile.WriteAllText(path, JsonSerializer.Serialize(file, TargetFileJson.Default.TargetFile), overwrite: true);
         }

@@ -252,15 +252,15 @@ public sealed class ImageStore
 
     private async Task<FileLock> LockAsync(CancellationToken ct)
     {
-        System.IO.Directory.CreateDirectory(Directory);
+        PrivateFiles.CreateDirectory(Directory);
         var path = Path.Combine(Directory, ".lock");
         return await FileLock.AcquireAsync(path, LockTimeout, _time, ct) ?? throw ImageErrors.StoreLocked(Directory, path, LockTimeout);
     }
 
     private void EnsureLayout()
     {
-        System.IO.Directory.CreateDirectory(Blobs);
-        System.IO.Directory.CreateDirectory(Holds);
+        PrivateFiles.CreateDirectory(Blobs);
+        PrivateFiles.CreateDirectory(Holds);
         var layoutFile = Path.Combine(Directory, "oci-layout");
         if (!File.Exists(layoutFile))
         {

@@ -30,6 +30,12 @@ public sealed class ImageUnpacker
         _platform = platform ?? CurrentPlatform();
     }
 
+    /// <summary>
+    /// True: the unpacked folders are 0700 and the files lose their group and other bits (keeping their own
+    /// executable bits), as a release unpacked into the state directory must be; false: the layers' own modes.
+    /// </summary>
+    public bool OwnerOnly { get; init; }
+
     /// <summary>The platform of this machine, as images name it (linux/amd64, linux/arm64, ...).</summary>
     public static Platform CurrentPlatform()
     {
@@ -65,14 +71,21 @@ public sealed class ImageUnpacker
         using var source = OpenSource(imageSource, digest);
         var (manifest, config) = await ResolveAsync(source, digest, cancellationToken);
         var parent = Path.GetDirectoryName(target)!;
-        Directory.CreateDirectory(parent);
         var temp = Path.Combine(parent, $".tmp-{Path.GetFileName(target)}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(temp);
+        if (OwnerOnly)
+        {
+            PrivateFiles.CreateDirectory(temp);
+        }
+        else
+        {
+            Directory.CreateDirectory(temp);
+        }
+
         try
         {
             foreach (var layer in manifest.Layers)
             {
-                await ApplyLayerAsync(source, layer, temp, cancellationToken);
+                await ApplyLayerAsync(source, layer, temp, OwnerOnly, cancellationToken);
             }
 
             try
@@ -122,13 +135,13 @@ public sealed class ImageUnpacker
         return (manifest, config);
     }
 
-    private static async Task ApplyLayerAsync(IImageSource source, Descriptor layer, string root, CancellationToken ct)
+    private static async Task ApplyLayerAsync(IImageSource source, Descriptor layer, string root, bool ownerOnly, CancellationToken ct)
     {
         var compressed = LayerExtractor.IsCompressed(layer);
         await using var blob = await source.OpenBlobAsync(layer, ct);
         try
         {
-            await LayerExtractor.ExtractAsync(blob, compressed, layer, root, ct);
+            await LayerExtractor.ExtractAsync(blob, compressed, layer, root, ct, ownerOnly);
         }
         catch (InvalidDataException e)
         {

@@ -25,8 +25,12 @@ internal static class LayerExtractor
         _ => throw ImageErrors.UnsupportedLayer(layer.Digest, layer.MediaType),
     };
 
-    /// <summary>Extracts the layer <paramref name="blob"/> into <paramref name="root"/>, reading the blob to its end so that its digest is checked.</summary>
-    public static async Task ExtractAsync(Stream blob, bool compressed, Descriptor layer, string root, CancellationToken ct)
+    /// <summary>
+    /// Extracts the layer <paramref name="blob"/> into <paramref name="root"/>, reading the blob to its end so that its
+    /// digest is checked. <paramref name="ownerOnly"/>: folders 0700 and files without group and other bits (their own
+    /// executable bits kept), for a release unpacked into the state directory.
+    /// </summary>
+    public static async Task ExtractAsync(Stream blob, bool compressed, Descriptor layer, string root, CancellationToken ct, bool ownerOnly = false)
     {
         await using (var tar = compressed ? new GZipStream(blob, CompressionMode.Decompress, leaveOpen: true) : (Stream)new NonClosingStream(blob))
         {
@@ -34,7 +38,7 @@ internal static class LayerExtractor
             using var reader = new TarReader(tar, leaveOpen: true);
             while (await reader.GetNextEntryAsync(copyData: false, ct) is { } entry)
             {
-                await ApplyEntryAsync(layer.Digest, entry, root, writtenHere, ct);
+                await ApplyEntryAsync(layer.Digest, entry, root, writtenHere, ownerOnly, ct);
             }
 
             // The tar ends before its stream does (padding blocks); reading to the end is what makes the digest check run.
@@ -44,7 +48,7 @@ internal static class LayerExtractor
         await blob.CopyToAsync(Stream.Null, ct);
     }
 
-    private static async Task ApplyEntryAsync(string layer, FormatsTarEntry entry, string root, HashSet<string> writtenHere, CancellationToken ct)
+    private static async Task ApplyEntryAsync(string layer, FormatsTarEntry entry, string root, HashSet<string> writtenHere, bool ownerOnly, CancellationToken ct)
     {
         var relative = Normalise(layer, entry.Name);
         if (relative.Length == 0)
@@ -54,7 +58,7 @@ internal static class LayerExtractor
 
         var name = Path.GetFileName(relative);
         var parentRelative = Path.GetDirectoryName(relative) ?? "";
-        var parent = EnsureDirectory(layer, root, parentRelative, entry.Name);
+        var parent = EnsureDirectory(layer, root, parentRelative, entry.Name, ownerOnly);
         if (name == OpaqueWhiteout)
         {
             // Opaque: what lower layers put in this folder is gone; what this layer wrote stays.
@@ -85,13 +89,18 @@ internal static class LayerExtractor
         var path = Path.Combine(parent, name);
         writtenHere.Add(relative);
         var mode = (UnixFileMode)((int)entry.Mode & 0x1FF);
+        if (ownerOnly)
+        {
+            mode &= ~PrivateFiles.GroupAndOther;
+        }
+
         switch (entry.EntryType)
         {
             case TarEntryType.Directory:
                 if (!IsRealDirectory(path))
                 {
                     Remove(path);
-                    Directory.CreateDirectory(path);
+                    CreateDirectory(path, ownerOnly);
                 }
 
                 // The owner keeps rwx so that later layers can write into it and the folder can be deleted.
@@ -100,7 +109,9 @@ internal static class LayerExtractor
 
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
                 Remove(path);
-                await using (var output = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+                await using (var output = ownerOnly
+                    ? PrivateFiles.Open(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous)
+                    : new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
                 {
                     if (entry.DataStream is { } data)
                     {
@@ -120,7 +131,7 @@ internal static class LayerExtractor
 
             case TarEntryType.HardLink:
                 var linked = Normalise(layer, entry.LinkName);
-                var linkedParent = EnsureDirectory(layer, root, Path.GetDirectoryName(linked) ?? "", entry.LinkName, create: false);
+                var linkedParent = EnsureDirectory(layer, root, Path.GetDirectoryName(linked) ?? "", entry.LinkName, ownerOnly, create: false);
                 var source = Path.Combine(linkedParent, Path.GetFileName(linked));
                 if (linked.Length == 0 || !File.Exists(source) || new FileInfo(source).LinkTarget is not null)
                 {
@@ -163,7 +174,7 @@ internal static class LayerExtractor
     }
 
     /// <summary>Creates the folders of <paramref name="relative"/> below the root; refuses to go through a symbolic link.</summary>
-    private static string EnsureDirectory(string layer, string root, string relative, string entryName, bool create = true)
+    private static string EnsureDirectory(string layer, string root, string relative, string entryName, bool ownerOnly, bool create = true)
     {
         var current = root;
         foreach (var segment in relative.Split('/', StringSplitOptions.RemoveEmptyEntries))
@@ -186,10 +197,22 @@ internal static class LayerExtractor
                 File.Delete(current);
             }
 
-            Directory.CreateDirectory(current);
+            CreateDirectory(current, ownerOnly);
         }
 
         return current;
+    }
+
+    private static void CreateDirectory(string path, bool ownerOnly)
+    {
+        if (ownerOnly)
+        {
+            PrivateFiles.CreateDirectory(path);
+        }
+        else
+        {
+            Directory.CreateDirectory(path);
+        }
     }
 
     private static bool IsRealDirectory(string path)

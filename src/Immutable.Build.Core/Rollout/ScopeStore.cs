@@ -23,7 +23,7 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
     public string ReportPath => Path.Combine(Path.GetFullPath(stateDirectory), "rollouts", scope.Key, "last-report.md");
 
     /// <summary>Makes the report's folder, which a shared store never creates.</summary>
-    public string EnsureReportDirectory() => Directory.CreateDirectory(Path.GetDirectoryName(ReportPath)!).FullName;
+    public string EnsureReportDirectory() => PrivateFiles.CreateDirectory(Path.GetDirectoryName(ReportPath)!);
 
     public async Task AppendJournalAsync(JournalRecord record, CancellationToken cancellationToken)
     {

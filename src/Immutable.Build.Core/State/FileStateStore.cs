@@ -114,7 +114,7 @@ public sealed class FileStateStore : IStateStore
         var path = LogPath(EnsureScope(scopeKey), log);
         try
         {
-            using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, 1, FileOptions.None);
+            using var stream = PrivateFiles.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, 1);
             // A process killed mid-write leaves a line without its newline; start on a fresh line so that only the
             // torn line is lost, never the one written now.
             if (stream.Length > 0)
@@ -179,7 +179,8 @@ public sealed class FileStateStore : IStateStore
         var directory = ScopeDirectory(scopeKey);
         try
         {
-            Directory.CreateDirectory(directory);
+            PrivateFiles.CreateDirectory(StateDirectory);
+            PrivateFiles.CreateDirectory(directory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -38,6 +38,8 @@ internal static class LocalHostLauncher
         var previous = await LocalStateFiles.ReadHostFileAsync(stateDirectory, cancellationToken);
         try
         {
+            // The shell's >> would create it under the caller's umask.
+            PrivateFiles.AppendAllText(log, "");
             await LocalProcesses.StartDetachedAsync(
                 dotnet,
                 [hostAssembly, "run", "--state-dir", stateDirectory],

@@ -30,7 +30,8 @@ internal sealed class LocalReleases(LocalTargetOptions options)
         try
         {
             LocalStateFiles.EnsureDirectory(options.StateDirectory);
-            var unpacker = new ImageUnpacker(RegistryImageSource.Opener(options.RegistryOptions));
+            PrivateFiles.CreateDirectory(Root);
+            var unpacker = new ImageUnpacker(RegistryImageSource.Opener(options.RegistryOptions)) { OwnerOnly = true };
             if (Directory.Exists(directory))
             {
                 if (File.Exists(configPath))

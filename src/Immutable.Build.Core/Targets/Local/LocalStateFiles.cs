@@ -10,26 +10,14 @@ namespace Immutable.Build.Targets.Local;
 /// </summary>
 internal static class LocalStateFiles
 {
-    /// <summary>Creates the state directory, private to the user; returns its full path.</summary>
+    /// <summary>Creates the state directory private to the user, or makes an existing one so; returns its full path.</summary>
     public static string EnsureDirectory(string stateDirectory)
     {
         ArgumentException.ThrowIfNullOrEmpty(stateDirectory);
         var full = Path.GetFullPath(stateDirectory);
         try
         {
-            if (!Directory.Exists(full))
-            {
-                if (OperatingSystem.IsWindows())
-                {
-                    Directory.CreateDirectory(full);
-                }
-                else
-                {
-                    Directory.CreateDirectory(full, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                }
-            }
-
-            return full;
+            return PrivateFiles.CreateDirectory(full);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
