@@ -20,25 +20,27 @@ internal static class LedgerRecovery
             }
 
             var succeeded = end.Outcome == RolloutOutcomes.Succeeded;
-            missing.Add(new LedgerEntry
-            {
-                RolloutId = begin.Rollout,
-                Seq = begin.Seq,
-                Trigger = begin.Trigger,
-                Release = begin.Release,
-                Strategy = begin.Strategy,
-                Replicas = begin.Replicas ?? 0,
-                StartedAt = begin.At,
-                EndedAt = end.At,
-                Outcome = end.Outcome,
-                Reason = end.Reason,
-                Current = succeeded ? begin.Release : begin.PreviousRelease,
-                // A rolled-back rollout's groups are the previous ones still alive then; the sweep skips any that died since.
-                CurrentGroups = (succeeded ? begin.NextGroups : begin.PreviousGroups) ?? [],
-                Origin = end.Origin,
-            });
+            // A rolled-back rollout's groups are the previous ones still alive then; the sweep skips any that died since.
+            missing.Add(Entry(begin, end.At, end.Outcome, end.Reason, succeeded, (succeeded ? begin.NextGroups : begin.PreviousGroups) ?? []) with { Origin = end.Origin });
         }
 
         return missing;
     }
+
+    /// <summary>The ledger line of the rollout <paramref name="begin"/> opened, ended at <paramref name="ended"/>; <paramref name="forward"/>: its release became current, else the previous one stayed.</summary>
+    public static LedgerEntry Entry(JournalRecord begin, DateTimeOffset ended, string? outcome, string? reason, bool forward, IReadOnlyList<string> currentGroups) => new()
+    {
+        RolloutId = begin.Rollout,
+        Seq = begin.Seq,
+        Trigger = begin.Trigger,
+        Release = begin.Release,
+        Strategy = begin.Strategy,
+        Replicas = begin.Replicas ?? 0,
+        StartedAt = begin.At,
+        EndedAt = ended,
+        Outcome = outcome,
+        Reason = reason,
+        Current = forward ? begin.Release : begin.PreviousRelease,
+        CurrentGroups = currentGroups,
+    };
 }

@@ -63,21 +63,7 @@ public sealed partial class RolloutEngine
             var now = Time.GetUtcNow();
             if (recorded is null)
             {
-                await store.AppendLedgerAsync(new LedgerEntry
-                {
-                    RolloutId = open.Rollout,
-                    Seq = open.Seq,
-                    Trigger = open.Trigger,
-                    Release = open.Release,
-                    Strategy = open.Strategy,
-                    Replicas = open.Replicas ?? 0,
-                    StartedAt = open.At,
-                    EndedAt = now,
-                    Outcome = outcome,
-                    Reason = reason,
-                    Current = forward ? open.Release : open.PreviousRelease,
-                    CurrentGroups = currentGroups,
-                }, cancellationToken);
+                await store.AppendLedgerAsync(LedgerRecovery.Entry(open, now, outcome, reason, forward, currentGroups), cancellationToken);
             }
 
             await store.AppendJournalAsync(new JournalRecord { Type = JournalKind.End, Rollout = open.Rollout, Seq = open.Seq, At = now, Outcome = outcome, Reason = reason ?? "converged after an interruption" }, cancellationToken);
