@@ -321,12 +321,23 @@ public sealed class ConditionalStateStore : IStateStore
             {
                 try
                 {
-                    // Only our own holding is released: if someone took the lock over, its version moved and this does nothing.
-                    if (await store.WriteAsync(key, new LockObject(null), current, "release the deploy lock", CancellationToken.None) is null
-                        && await StillOursAsync(CancellationToken.None) is { } ours)
+                    // Only our own holding is released: if someone took the lock over, its version moved and this does
+                    // nothing. A renewal whose answer was lost may have moved the version under us, and a backend may
+                    // show that move a moment after it refused our write, so the release looks again a few times.
+                    for (var attempt = 0; attempt < 4 && current is not null; attempt++)
                     {
-                        // A renewal cut short by the dispose (or whose answer was lost) landed after all and moved the version.
-                        await store.WriteAsync(key, new LockObject(null), ours.Version, "release the deploy lock", CancellationToken.None);
+                        if (await store.WriteAsync(key, new LockObject(null), current, "release the deploy lock", CancellationToken.None) is not null)
+                        {
+                            break;
+                        }
+
+                        if (attempt > 0)
+                        {
+                            // Real time, not the store's clock: a dispose must not hang on a test clock nobody advances.
+                            await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), CancellationToken.None);
+                        }
+
+                        current = (await StillOursAsync(CancellationToken.None))?.Version;
                     }
                 }
                 catch (ImmutableBuildException e)
@@ -366,8 +377,10 @@ public sealed class ConditionalStateStore : IStateStore
                 string? next;
                 try
                 {
-                    next = await store.WriteAsync(key, new LockObject(renewed), current, "renew the deploy lock", _stop.Token);
-                    if (next is null && await StillOursAsync(_stop.Token) is { } ours)
+                    // Not cut short by the dispose: a write abandoned in flight may still land after the release read the
+                    // lock, leaving a holding nobody releases. The dispose waits for this beat instead.
+                    next = await store.WriteAsync(key, new LockObject(renewed), current, "renew the deploy lock", CancellationToken.None);
+                    if (next is null && await StillOursAsync(CancellationToken.None) is { } ours)
                     {
                         // An earlier renewal landed although its answer was lost, so the version moved under us: the
                         // lock is still ours; renew from the version it has now.
