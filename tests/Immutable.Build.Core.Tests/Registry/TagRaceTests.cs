@@ -1,0 +1,90 @@
+using Immutable.Build.Images;
+using Immutable.Build.Registry;
+
+namespace Immutable.Build.Core.Tests.Registry;
+
+/// <summary>
+/// Publishers racing to one explicit tag, against the real registry. Each racer has its own client, as separate
+/// processes would, and all start together so their guard checks and writes interleave.
+/// </summary>
+public sealed class TagRaceTests(RegistryFixture registry)
+{
+    private const int Racers = 20;
+    private const string Tag = "1.0.0";
+
+    [Fact]
+    public async Task Racers_with_different_content_leave_one_winner_and_every_loser_names_both_digests()
+    {
+        registry.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var repository = RegistryTestKit.NewRepository("race");
+        var images = Enumerable.Range(0, Racers).Select(_ => TestImage.Create()).ToList();
+
+        var outcomes = await RaceAsync(repository, images, ct);
+
+        var final = Digest.Parse(await registry.TagDigestAsync(repository, Tag) ?? throw new Xunit.Sdk.XunitException("the tag is absent after the race"));
+        var successes = outcomes.Where(o => o.Result is not null).ToList();
+        // Every image is different, so "each success names the tag's final digest" means exactly one success.
+        Assert.All(successes, s => Assert.Equal(final, s.Result!.Digest));
+        Assert.Single(successes);
+        foreach (var loser in outcomes.Where(o => o.Result is null))
+        {
+            var error = Assert.IsType<ImmutableBuildException>(loser.Error);
+            Assert.Contains(error.Code, new[] { RegistryErrors.TagRefused, RegistryErrors.TagTakenConcurrently });
+            Assert.Contains(loser.Image.Digest.Value, error.Message, StringComparison.Ordinal);
+            Assert.Contains(final.Value, error.Message, StringComparison.Ordinal);
+        }
+
+        // The winner's manifest is whole: every blob it names is in the repository.
+        using var client = new RegistryClient(registry.Address, RegistryTestKit.Options());
+        var manifest = ImageJson.ParseManifest((await client.GetManifestAsync(repository, Tag, ct)).Content);
+        foreach (var blob in manifest.Layers.Select(l => l.Digest).Append(manifest.Config.Digest))
+        {
+            Assert.True(await client.BlobExistsAsync(repository, Digest.Parse(blob), ct), $"{blob} is missing under the tag");
+        }
+    }
+
+    [Fact]
+    public async Task Racers_with_the_same_content_all_succeed_with_one_digest()
+    {
+        registry.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var repository = RegistryTestKit.NewRepository("race-same");
+        var image = TestImage.Create();
+
+        var outcomes = await RaceAsync(repository, Enumerable.Repeat(image, Racers).ToList(), ct);
+
+        Assert.All(outcomes, o => Assert.Null(o.Error));
+        Assert.All(outcomes, o => Assert.Equal(image.Digest, o.Result!.Digest));
+        Assert.All(outcomes, o => Assert.Contains(o.Result!.Tags.Single().Decision, new[] { TagDecision.Push, TagDecision.Adopt }));
+        Assert.Equal(image.Digest.Value, await registry.TagDigestAsync(repository, Tag));
+    }
+
+    private async Task<List<Outcome>> RaceAsync(string repository, IReadOnlyList<TestImage> images, CancellationToken ct)
+    {
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var racers = images.Select(image => Task.Run(
+            async () =>
+            {
+                using var client = new RegistryClient(registry.Address, RegistryTestKit.Options());
+                await start.Task.WaitAsync(ct);
+                try
+                {
+                    return new Outcome(image, await ImagePusher.PushAsync(client, repository, image.Content, [Tag], allowOverwrite: false, null, ct), null);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    return new Outcome(image, null, e);
+                }
+            },
+            ct)).ToList();
+        start.SetResult();
+        return [.. await Task.WhenAll(racers)];
+    }
+
+    private sealed record Outcome(TestImage Image, ImagePushResult? Result, Exception? Error)
+    {
+        // Assertion messages name the racer by its digest and what it reported, not by its bytes.
+        public override string ToString() => $"{Image.Digest}: {(Result is not null ? "succeeded" : Error?.Message)}";
+    }
+}
