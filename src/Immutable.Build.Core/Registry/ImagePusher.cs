@@ -138,19 +138,106 @@ public static class ImagePusher
             log?.Invoke($"{target}: {uploaded.Count} blob(s) uploaded ({RegistryClient.FormatSize(bytes)}), {mounted.Count} mounted, {present.Count} already present");
         }
 
-        var references = toWrite.Count > 0 ? toWrite.Select(g => g.Tag).ToList() : [digest.Value];
-        foreach (var reference in references)
+        if (guard.Count == 0)
         {
-            await client.PutManifestAsync(repository, reference, image.Manifest, image.ManifestMediaType, cancellationToken);
+            await client.PutManifestAsync(repository, digest.Value, image.Manifest, image.ManifestMediaType, cancellationToken);
+            return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
         }
 
-        // No registry offers a conditional PUT, so a concurrent publisher can slip in between the
-        // guard and the write; checking afterwards at least makes that visible instead of silent.
-        foreach (var g in toWrite)
+        // Only a tag that was absent needs the lease: an explicit overwrite already gave up the guard.
+        var guarded = toWrite.Where(g => g.Decision == TagDecision.Push).Select(g => g.Tag).ToHashSet(StringComparer.Ordinal);
+        var decided = guard.ToDictionary(g => g.Tag, StringComparer.Ordinal);
+        RepositoryLease? lease = null;
+        try
+        {
+            if (guarded.Count > 0)
+            {
+                lease = await RepositoryLease.AcquireAsync(client, repository, Timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken);
+                if (lease is not null)
+                {
+                    // Whoever held the lease before may have written the tag: this read, under the lease, is the one that counts.
+                    await RecheckAsync(client, repository, digest, guarded, decided, cancellationToken);
+                }
+            }
+
+            var writing = toWrite.Where(g => decided[g.Tag].Decision != TagDecision.Adopt).ToList();
+            foreach (var g in writing)
+            {
+                await client.PutManifestAsync(repository, g.Tag, image.Manifest, image.ManifestMediaType, cancellationToken);
+            }
+
+            if (writing.Count > 0)
+            {
+                await VerifyAsync(client, repository, digest, writing, guarded, lease is not null, log, cancellationToken);
+            }
+
+            guard = tags.Distinct(StringComparer.Ordinal).Select(t => decided[t]).ToList();
+            foreach (var g in guard.Where(g => g.Decision == TagDecision.Adopt && g.ExistingDigest == digest && guarded.Contains(g.Tag)))
+            {
+                log?.Invoke($"{target}:{g.Tag} was written with {digest} by a concurrent publish of this same image; adopted");
+            }
+
+            return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, writing.Count > 0);
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await lease.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>The lease's timing; internal so that tests can shorten the settle or stale times.</summary>
+    internal static RepositoryLeaseTiming Timing { get; set; } = RepositoryLeaseTiming.Default;
+
+    /// <summary>
+    /// Looks at the guarded tags again: one now at this digest was written by a racer with the same image (adopted, which
+    /// is success); one at another digest was taken by a racer (IMB2021). True while any is still absent.
+    /// </summary>
+    private static async Task<bool> RecheckAsync(RegistryClient client, string repository, Digest digest, HashSet<string> guarded, Dictionary<string, TagGuardResult> decided, CancellationToken cancellationToken)
+    {
+        var absent = false;
+        foreach (var tag in guarded.Where(t => decided[t].Decision == TagDecision.Push))
+        {
+            var now = (await client.HeadManifestAsync(repository, tag, cancellationToken))?.Digest;
+            if (now is null)
+            {
+                absent = true;
+            }
+            else if (now == digest)
+            {
+                decided[tag] = new TagGuardResult(tag, TagDecision.Adopt, now);
+            }
+            else
+            {
+                throw Taken(client, repository, tag, now.Value, digest, "another publisher wrote it first");
+            }
+        }
+
+        return absent;
+    }
+
+    private static async Task VerifyAsync(RegistryClient client, string repository, Digest digest, List<TagGuardResult> written, HashSet<string> guarded, bool leased, Action<string>? log, CancellationToken cancellationToken)
+    {
+        // A racer that slipped past the lease (its read and write further apart than the settle time) writes within that
+        // time too: reading back only after it has passed is what makes a silent loss loud.
+        if (leased)
+        {
+            await Task.Delay(Timing.Settle, cancellationToken);
+        }
+
+        var target = $"{client.Registry}/{repository}";
+        foreach (var g in written)
         {
             var now = await client.HeadManifestAsync(repository, g.Tag, cancellationToken);
             if (now?.Digest != digest)
             {
+                if (guarded.Contains(g.Tag) && now is not null)
+                {
+                    throw Taken(client, repository, g.Tag, now.Digest, digest, "another publisher wrote it over this push's write");
+                }
+
                 throw RegistryErrors.Error(
                     RegistryErrors.TagChangedDuringPush,
                     $"{target}:{g.Tag} points at {now?.Digest.ToString() ?? "nothing"} right after this push wrote {digest} to it: another publisher wrote the tag concurrently. Find the concurrent publisher, then publish again.");
@@ -160,9 +247,13 @@ public static class ImagePusher
                 ? $"{target}:{g.Tag} overwritten: {g.ExistingDigest} -> {digest}"
                 : $"{target}:{g.Tag} pushed as {digest}");
         }
-
-        return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
     }
+
+    private static ImmutableBuildException Taken(RegistryClient client, string repository, string tag, Digest winner, Digest digest, string how) =>
+        RegistryErrors.Error(
+            RegistryErrors.TagTakenConcurrently,
+            $"Lost the race for {client.Registry}/{repository}:{tag}: it was absent when this publish began, but {how}; it now points at {winner}, while this build produced {digest}. "
+            + "This build's tag was not kept (its blobs may be in the repository, untagged). A fixed tag belongs to one commit: stop publishing it from several commits or pipelines at once.");
 
     private static async Task<IReadOnlyList<TagConflict>> ExplainAsync(RegistryClient client, string repository, ImageContent image, List<TagGuardResult> refused, TagConflictHints? hints, CancellationToken cancellationToken)
     {
