@@ -33,6 +33,12 @@ public sealed record ImagePushResult(
 /// <summary>
 /// Pushes an image under the tag guard. All tags are judged before anything is written, so a
 /// refused tag leaves the registry untouched; a rerun of the same build writes nothing.
+/// A registry has no compare-and-swap on tags, so the guard's first read cannot stop a racer: a tag that was absent is
+/// written only under the repository's <see cref="RepositoryLease"/>, read again under it, and read back once the
+/// lease's settle time has passed. What this guarantees among Immutable.Build publishers whose round trips take less than
+/// the settle time: a push that reports success leaves the tag at its digest, every racer with other content fails with
+/// IMB2021 naming both digests, and racers with the same image adopt it. A writer that does not take the lease (docker push,
+/// an explicit overwrite) can still move the tag afterwards; the read-back only makes a move during the push loud.
 /// </summary>
 public static class ImagePusher
 {
@@ -42,7 +48,9 @@ public static class ImagePusher
     /// Pushes <paramref name="image"/> to <paramref name="repository"/> under <paramref name="tags"/>
     /// (by digest only when there are none). Throws IMB2016, writing nothing, when a tag points at
     /// other content and <paramref name="allowOverwrite"/> is false, saying why once it has compared the image under the
-    /// tag with this one (<paramref name="hints"/> adds build facts the images do not carry).
+    /// tag with this one (<paramref name="hints"/> adds build facts the images do not carry). Throws IMB2021 when a concurrent
+    /// publish of other content wrote a tag that was absent at the start, IMB2022 when the lease cannot be had in time.
+    /// When every tag already names this image the only requests are one manifest HEAD per tag: no lease.
     /// </summary>
     public static async Task<ImagePushResult> PushAsync(
         RegistryClient client,
@@ -152,7 +160,7 @@ public static class ImagePusher
         {
             if (guarded.Count > 0)
             {
-                lease = await RepositoryLease.AcquireAsync(client, repository, Timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken);
+                lease = await RepositoryLease.AcquireAsync(client, repository, image.Config.Descriptor, Timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken);
                 if (lease is not null)
                 {
                     // Whoever held the lease before may have written the tag: this read, under the lease, is the one that counts.

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using System.Text.Json;
 using Immutable.Build.Images;
 
 namespace Immutable.Build.Registry;
@@ -34,56 +35,52 @@ internal sealed class RepositoryLease : IAsyncDisposable
     public const string Tag = "immutable-build-lease";
 
     private const string HolderAnnotation = "build.immutable.lease.holder";
-    private const string EmptyMediaType = "application/vnd.oci.empty.v1+json";
-    private static readonly byte[] EmptyJson = "{}"u8.ToArray();
-    private static readonly Descriptor EmptyDescriptor = new(EmptyMediaType, Digest.Of(EmptyJson).Value, EmptyJson.Length);
-    private static readonly byte[] Released = Manifest("released");
+    private const string Released = "released";
 
     private readonly RegistryClient _client;
     private readonly string _repository;
     private readonly Digest _mine;
+    private readonly Descriptor _blob;
 
-    private RepositoryLease(RegistryClient client, string repository, Digest mine)
+    private RepositoryLease(RegistryClient client, string repository, Digest mine, Descriptor blob)
     {
         _client = client;
         _repository = repository;
         _mine = mine;
+        _blob = blob;
     }
 
     /// <summary>
     /// Takes the lease of <paramref name="repository"/>, or returns null as soon as <paramref name="stillNeeded"/> says that
     /// what it was wanted for has been settled by another publisher while waiting (asked before every wait, never while held).
+    /// <paramref name="blob"/> is a blob already in the repository (the image's config): a registry refuses a manifest whose
+    /// blobs are missing, and reusing one costs no upload.
     /// </summary>
-    public static async Task<RepositoryLease?> AcquireAsync(RegistryClient client, string repository, RepositoryLeaseTiming timing, Func<CancellationToken, Task<bool>> stillNeeded, CancellationToken cancellationToken)
+    public static async Task<RepositoryLease?> AcquireAsync(RegistryClient client, string repository, Descriptor blob, RepositoryLeaseTiming timing, Func<CancellationToken, Task<bool>> stillNeeded, CancellationToken cancellationToken)
     {
-        // A manifest is refused unless its blobs are in the repository: the lease's only blob is the two-byte empty config.
-        if (!await client.BlobExistsAsync(repository, Digest.Parse(EmptyDescriptor.Digest), cancellationToken))
-        {
-            await client.UploadBlobAsync(repository, new BlobContent(EmptyDescriptor, () => new MemoryStream(EmptyJson)), cancellationToken);
-        }
-
-        var mine = Manifest(Guid.NewGuid().ToString("N"));
+        var mine = Manifest(blob, Guid.NewGuid().ToString("N"));
         var mineDigest = Digest.Of(mine);
         var waited = Stopwatch.StartNew();
         Digest? seen = null;
         var seenFor = Stopwatch.StartNew();
         while (true)
         {
-            var current = (await client.HeadManifestAsync(repository, Tag, cancellationToken))?.Digest;
+            var lease = await client.TryGetManifestAsync(repository, Tag, cancellationToken);
+            var current = lease?.Digest;
             if (current != seen)
             {
                 seen = current;
                 seenFor.Restart();
             }
 
-            var free = current is null || current == Digest.Of(Released) || seenFor.Elapsed >= timing.Stale;
+            var free = lease is null || Holder(lease.Content) == Released || seenFor.Elapsed >= timing.Stale;
             if (free)
             {
                 await client.PutManifestAsync(repository, Tag, mine, MediaTypes.OciManifest, cancellationToken);
                 await Task.Delay(timing.Settle, cancellationToken);
                 if ((await client.HeadManifestAsync(repository, Tag, cancellationToken))?.Digest == mineDigest)
                 {
-                    return new RepositoryLease(client, repository, mineDigest);
+                    return new RepositoryLease(client, repository, mineDigest, blob);
                 }
             }
 
@@ -123,7 +120,7 @@ internal sealed class RepositoryLease : IAsyncDisposable
             }
             catch (ImmutableBuildException)
             {
-                await _client.PutManifestAsync(_repository, Tag, Released, MediaTypes.OciManifest, timeout.Token);
+                await _client.PutManifestAsync(_repository, Tag, Manifest(_blob, Released), MediaTypes.OciManifest, timeout.Token);
             }
         }
         catch (Exception e) when (e is ImmutableBuildException or OperationCanceledException or HttpRequestException)
@@ -132,11 +129,22 @@ internal sealed class RepositoryLease : IAsyncDisposable
         }
     }
 
-    private static byte[] Manifest(string holder) => Encoding.UTF8.GetBytes(
+    private static byte[] Manifest(Descriptor blob, string holder) => Encoding.UTF8.GetBytes(
         "{\"schemaVersion\":2,\"mediaType\":\"" + MediaTypes.OciManifest + "\","
-        + "\"config\":" + DescriptorJson() + ",\"layers\":[" + DescriptorJson() + "],"
+        + $"\"config\":{{\"mediaType\":\"{blob.MediaType}\",\"digest\":\"{blob.Digest}\",\"size\":{blob.Size}}},\"layers\":[],"
         + "\"annotations\":{\"" + HolderAnnotation + "\":\"" + holder + "\"}}");
 
-    private static string DescriptorJson() =>
-        $"{{\"mediaType\":\"{EmptyDescriptor.MediaType}\",\"digest\":\"{EmptyDescriptor.Digest}\",\"size\":{EmptyDescriptor.Size}}}";
+    private static string? Holder(byte[] manifest)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(manifest);
+            return doc.RootElement.TryGetProperty("annotations", out var annotations) && annotations.TryGetProperty(HolderAnnotation, out var holder) ? holder.GetString() : null;
+        }
+        catch (JsonException)
+        {
+            // Something else under the lease tag: treated as held, so it is taken over only once stale.
+            return null;
+        }
+    }
 }

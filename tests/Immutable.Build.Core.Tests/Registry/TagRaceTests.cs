@@ -42,6 +42,9 @@ public sealed class TagRaceTests(RegistryFixture registry)
         {
             Assert.True(await client.BlobExistsAsync(repository, Digest.Parse(blob), ct), $"{blob} is missing under the tag");
         }
+
+        // The registry allows deletes, so the released lease leaves no tag behind.
+        Assert.Equal([Tag], await registry.TagsAsync(repository));
     }
 
     [Fact]
@@ -58,6 +61,7 @@ public sealed class TagRaceTests(RegistryFixture registry)
         Assert.All(outcomes, o => Assert.Equal(image.Digest, o.Result!.Digest));
         Assert.All(outcomes, o => Assert.Contains(o.Result!.Tags.Single().Decision, new[] { TagDecision.Push, TagDecision.Adopt }));
         Assert.Equal(image.Digest.Value, await registry.TagDigestAsync(repository, Tag));
+        Assert.Equal([Tag], await registry.TagsAsync(repository));
     }
 
     private async Task<List<Outcome>> RaceAsync(string repository, IReadOnlyList<TestImage> images, CancellationToken ct)
