@@ -51,6 +51,7 @@ public static class ImagePusher
     /// tag with this one (<paramref name="hints"/> adds build facts the images do not carry). Throws IMB2021 when a concurrent
     /// publish of other content wrote a tag that was absent at the start, IMB2022 when the lease cannot be had in time.
     /// When every tag already names this image the only requests are one manifest HEAD per tag: no lease.
+    /// <paramref name="leaseTiming"/> defaults to <see cref="RepositoryLeaseTiming.Default"/>.
     /// </summary>
     public static async Task<ImagePushResult> PushAsync(
         RegistryClient client,
@@ -60,7 +61,8 @@ public static class ImagePusher
         bool allowOverwrite,
         Action<string>? log,
         CancellationToken cancellationToken,
-        TagConflictHints? hints = null)
+        TagConflictHints? hints = null,
+        RepositoryLeaseTiming? leaseTiming = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(image);
@@ -155,12 +157,13 @@ public static class ImagePusher
         // Only a tag that was absent needs the lease: an explicit overwrite already gave up the guard.
         var guarded = toWrite.Where(g => g.Decision == TagDecision.Push).Select(g => g.Tag).ToHashSet(StringComparer.Ordinal);
         var decided = guard.ToDictionary(g => g.Tag, StringComparer.Ordinal);
+        var timing = leaseTiming ?? RepositoryLeaseTiming.Default;
         RepositoryLease? lease = null;
         try
         {
             if (guarded.Count > 0)
             {
-                lease = await RepositoryLease.AcquireAsync(client, repository, image.Config.Descriptor, Timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken);
+                lease = await RepositoryLease.AcquireAsync(client, repository, image.Config.Descriptor, timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken);
                 if (lease is not null)
                 {
                     // Whoever held the lease before may have written the tag: this read, under the lease, is the one that counts.
@@ -176,7 +179,7 @@ public static class ImagePusher
 
             if (writing.Count > 0)
             {
-                await VerifyAsync(client, repository, digest, writing, guarded, lease is not null, log, cancellationToken);
+                await VerifyAsync(client, repository, digest, writing, guarded, lease is not null ? timing.Settle : TimeSpan.Zero, log, cancellationToken);
             }
 
             guard = tags.Distinct(StringComparer.Ordinal).Select(t => decided[t]).ToList();
@@ -195,9 +198,6 @@ public static class ImagePusher
             }
         }
     }
-
-    /// <summary>The lease's timing; internal so that tests can shorten the settle or stale times.</summary>
-    internal static RepositoryLeaseTiming Timing { get; set; } = RepositoryLeaseTiming.Default;
 
     /// <summary>
     /// Looks at the guarded tags again: one now at this digest was written by a racer with the same image (adopted, which
@@ -226,13 +226,13 @@ public static class ImagePusher
         return absent;
     }
 
-    private static async Task VerifyAsync(RegistryClient client, string repository, Digest digest, List<TagGuardResult> written, HashSet<string> guarded, bool leased, Action<string>? log, CancellationToken cancellationToken)
+    private static async Task VerifyAsync(RegistryClient client, string repository, Digest digest, List<TagGuardResult> written, HashSet<string> guarded, TimeSpan settle, Action<string>? log, CancellationToken cancellationToken)
     {
         // A racer that slipped past the lease (its read and write further apart than the settle time) writes within that
         // time too: reading back only after it has passed is what makes a silent loss loud.
-        if (leased)
+        if (settle > TimeSpan.Zero)
         {
-            await Task.Delay(Timing.Settle, cancellationToken);
+            await Task.Delay(settle, cancellationToken);
         }
 
         var target = $"{client.Registry}/{repository}";

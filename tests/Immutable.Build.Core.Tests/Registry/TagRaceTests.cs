@@ -64,6 +64,33 @@ public sealed class TagRaceTests(RegistryFixture registry)
         Assert.Equal([Tag], await registry.TagsAsync(repository));
     }
 
+    [Fact]
+    public async Task A_lease_left_by_a_killed_publisher_is_taken_over_once_stale_and_waits_no_longer_than_allowed()
+    {
+        registry.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var repository = RegistryTestKit.NewRepository("stale-lease");
+        var image = TestImage.Create();
+        using var client = new RegistryClient(registry.Address, RegistryTestKit.Options());
+        // The image by digest puts its config in the repository, so a lease naming it is a manifest the registry accepts.
+        await ImagePusher.PushAsync(client, repository, image.Content, [], false, null, ct);
+        var config = image.Content.Config.Descriptor;
+        var dead = System.Text.Encoding.UTF8.GetBytes(
+            $"{{\"schemaVersion\":2,\"mediaType\":\"{MediaTypes.OciManifest}\",\"config\":{{\"mediaType\":\"{config.MediaType}\",\"digest\":\"{config.Digest}\",\"size\":{config.Size}}},\"layers\":[],\"annotations\":{{\"build.immutable.lease.holder\":\"killed\"}}}}");
+        await client.PutManifestAsync(repository, RepositoryLease.Tag, dead, MediaTypes.OciManifest, ct);
+        var quick = new RepositoryLeaseTiming(Settle: TimeSpan.FromMilliseconds(100), Stale: TimeSpan.FromSeconds(1.5), Wait: TimeSpan.FromSeconds(0.5), Poll: TimeSpan.FromMilliseconds(50));
+
+        var impatient = await Assert.ThrowsAsync<ImmutableBuildException>(() => ImagePusher.PushAsync(client, repository, image.Content, [Tag], false, null, ct, leaseTiming: quick));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var patient = await ImagePusher.PushAsync(client, repository, image.Content, [Tag], false, null, ct, leaseTiming: quick with { Wait = TimeSpan.FromSeconds(20) });
+
+        Assert.Equal(RegistryErrors.LeaseUnavailable, impatient.Code);
+        Assert.Equal(TagDecision.Push, patient.Tags.Single().Decision);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.4), TimeSpan.FromSeconds(15));
+        Assert.Equal(image.Digest.Value, await registry.TagDigestAsync(repository, Tag));
+        Assert.Equal([Tag], await registry.TagsAsync(repository));
+    }
+
     private async Task<List<Outcome>> RaceAsync(string repository, IReadOnlyList<TestImage> images, CancellationToken ct)
     {
         var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
