@@ -33,6 +33,12 @@ public sealed record ImagePushResult(
 /// <summary>
 /// Pushes an image under the tag guard. All tags are judged before anything is written, so a
 /// refused tag leaves the registry untouched; a rerun of the same build writes nothing.
+/// A registry has no compare-and-swap on tags, so the guard's first read cannot stop a racer: a tag that was absent is
+/// written only under the repository's <see cref="RepositoryLease"/>, read again under it, and read back once the
+/// lease's settle time has passed. What this guarantees among Immutable.Build publishers whose round trips take less than
+/// the settle time: a push that reports success leaves the tag at its digest, every racer with other content fails with
+/// IMB2021 naming both digests, and racers with the same image adopt it. A writer that does not take the lease (docker push,
+/// an explicit overwrite) can still move the tag afterwards; the read-back only makes a move during the push loud.
 /// </summary>
 public static class ImagePusher
 {
@@ -42,7 +48,10 @@ public static class ImagePusher
     /// Pushes <paramref name="image"/> to <paramref name="repository"/> under <paramref name="tags"/>
     /// (by digest only when there are none). Throws IMB2016, writing nothing, when a tag points at
     /// other content and <paramref name="allowOverwrite"/> is false, saying why once it has compared the image under the
-    /// tag with this one (<paramref name="hints"/> adds build facts the images do not carry).
+    /// tag with this one (<paramref name="hints"/> adds build facts the images do not carry). Throws IMB2021 when a concurrent
+    /// publish of other content wrote a tag that was absent at the start, IMB2022 when the lease cannot be had in time.
+    /// When every tag already names this image the only requests are one manifest HEAD per tag: no lease.
+    /// <paramref name="leaseTiming"/> defaults to <see cref="RepositoryLeaseTiming.Default"/>.
     /// </summary>
     public static async Task<ImagePushResult> PushAsync(
         RegistryClient client,
@@ -52,7 +61,8 @@ public static class ImagePusher
         bool allowOverwrite,
         Action<string>? log,
         CancellationToken cancellationToken,
-        TagConflictHints? hints = null)
+        TagConflictHints? hints = null,
+        RepositoryLeaseTiming? leaseTiming = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(image);
@@ -138,19 +148,104 @@ public static class ImagePusher
             log?.Invoke($"{target}: {uploaded.Count} blob(s) uploaded ({RegistryClient.FormatSize(bytes)}), {mounted.Count} mounted, {present.Count} already present");
         }
 
-        var references = toWrite.Count > 0 ? toWrite.Select(g => g.Tag).ToList() : [digest.Value];
-        foreach (var reference in references)
+        if (guard.Count == 0)
         {
-            await client.PutManifestAsync(repository, reference, image.Manifest, image.ManifestMediaType, cancellationToken);
+            await client.PutManifestAsync(repository, digest.Value, image.Manifest, image.ManifestMediaType, cancellationToken);
+            return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
         }
 
-        // No registry offers a conditional PUT, so a concurrent publisher can slip in between the
-        // guard and the write; checking afterwards at least makes that visible instead of silent.
-        foreach (var g in toWrite)
+        // Only a tag that was absent needs the lease: an explicit overwrite already gave up the guard.
+        var guarded = toWrite.Where(g => g.Decision == TagDecision.Push).Select(g => g.Tag).ToHashSet(StringComparer.Ordinal);
+        var decided = guard.ToDictionary(g => g.Tag, StringComparer.Ordinal);
+        var timing = leaseTiming ?? RepositoryLeaseTiming.Default;
+        RepositoryLease? lease = null;
+        try
+        {
+            if (guarded.Count > 0)
+            {
+                lease = await RepositoryLease.AcquireAsync(client, repository, image.Config.Descriptor, timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken);
+                if (lease is not null)
+                {
+                    // Whoever held the lease before may have written the tag: this read, under the lease, is the one that counts.
+                    await RecheckAsync(client, repository, digest, guarded, decided, cancellationToken);
+                }
+            }
+
+            var writing = toWrite.Where(g => decided[g.Tag].Decision != TagDecision.Adopt).ToList();
+            foreach (var g in writing)
+            {
+                await client.PutManifestAsync(repository, g.Tag, image.Manifest, image.ManifestMediaType, cancellationToken);
+            }
+
+            if (writing.Count > 0)
+            {
+                await VerifyAsync(client, repository, digest, writing, guarded, lease is not null ? timing.Settle : TimeSpan.Zero, log, cancellationToken);
+            }
+
+            guard = tags.Distinct(StringComparer.Ordinal).Select(t => decided[t]).ToList();
+            foreach (var g in guard.Where(g => g.Decision == TagDecision.Adopt && g.ExistingDigest == digest && guarded.Contains(g.Tag)))
+            {
+                log?.Invoke($"{target}:{g.Tag} was written with {digest} by a concurrent publish of this same image; adopted");
+            }
+
+            return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, writing.Count > 0);
+        }
+        finally
+        {
+            if (lease is not null)
+            {
+                await lease.DisposeAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Looks at the guarded tags again: one now at this digest was written by a racer with the same image (adopted, which
+    /// is success); one at another digest was taken by a racer (IMB2021). True while any is still absent.
+    /// </summary>
+    private static async Task<bool> RecheckAsync(RegistryClient client, string repository, Digest digest, HashSet<string> guarded, Dictionary<string, TagGuardResult> decided, CancellationToken cancellationToken)
+    {
+        var absent = false;
+        foreach (var tag in guarded.Where(t => decided[t].Decision == TagDecision.Push))
+        {
+            var now = (await client.HeadManifestAsync(repository, tag, cancellationToken))?.Digest;
+            if (now is null)
+            {
+                absent = true;
+            }
+            else if (now == digest)
+            {
+                decided[tag] = new TagGuardResult(tag, TagDecision.Adopt, now);
+            }
+            else
+            {
+                throw Taken(client, repository, tag, now.Value, digest, "another publisher wrote it first");
+            }
+        }
+
+        return absent;
+    }
+
+    private static async Task VerifyAsync(RegistryClient client, string repository, Digest digest, List<TagGuardResult> written, HashSet<string> guarded, TimeSpan settle, Action<string>? log, CancellationToken cancellationToken)
+    {
+        // A racer that slipped past the lease (its read and write further apart than the settle time) writes within that
+        // time too: reading back only after it has passed is what makes a silent loss loud.
+        if (settle > TimeSpan.Zero)
+        {
+            await Task.Delay(settle, cancellationToken);
+        }
+
+        var target = $"{client.Registry}/{repository}";
+        foreach (var g in written)
         {
             var now = await client.HeadManifestAsync(repository, g.Tag, cancellationToken);
             if (now?.Digest != digest)
             {
+                if (guarded.Contains(g.Tag) && now is not null)
+                {
+                    throw Taken(client, repository, g.Tag, now.Digest, digest, "another publisher wrote it over this push's write");
+                }
+
                 throw RegistryErrors.Error(
                     RegistryErrors.TagChangedDuringPush,
                     $"{target}:{g.Tag} points at {now?.Digest.ToString() ?? "nothing"} right after this push wrote {digest} to it: another publisher wrote the tag concurrently. Find the concurrent publisher, then publish again.");
@@ -160,9 +255,13 @@ public static class ImagePusher
                 ? $"{target}:{g.Tag} overwritten: {g.ExistingDigest} -> {digest}"
                 : $"{target}:{g.Tag} pushed as {digest}");
         }
-
-        return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
     }
+
+    private static ImmutableBuildException Taken(RegistryClient client, string repository, string tag, Digest winner, Digest digest, string how) =>
+        RegistryErrors.Error(
+            RegistryErrors.TagTakenConcurrently,
+            $"Lost the race for {client.Registry}/{repository}:{tag}: it was absent when this publish began, but {how}; it now points at {winner}, while this build produced {digest}. "
+            + "This build's tag was not kept (its blobs may be in the repository, untagged). A fixed tag belongs to one commit: stop publishing it from several commits or pipelines at once.");
 
     private static async Task<IReadOnlyList<TagConflict>> ExplainAsync(RegistryClient client, string repository, ImageContent image, List<TagGuardResult> refused, TagConflictHints? hints, CancellationToken cancellationToken)
     {

@@ -125,6 +125,18 @@ public static class RegistryErrors
         "Find the concurrent publisher, then publish again.")]
     public const string TagChangedDuringPush = "IMB2020";
 
+    /// <summary>Another publisher won the race for a tag that was absent when this push began.</summary>
+    [ErrorCode(
+        "Two or more publishes of different content raced for one tag that was absent when they began; another one wrote the tag first (both digests are named). This push's tag was not written; its blobs may be in the repository, untagged.",
+        "A fixed tag belongs to one commit: stop publishing the same ContainerImageTag(s) from several commits or pipelines at once, and let the commit name each release. The tag now holds the winner's digest, named in the message.")]
+    public const string TagTakenConcurrently = "IMB2021";
+
+    /// <summary>The repository's publish lease could not be taken in time.</summary>
+    [ErrorCode(
+        "Another publisher held the repository's publish lease (the immutable-build-lease tag) for longer than the wait allows, or the registry kept replacing it; nothing was tagged.",
+        "Publish again once the other publish ends; a lease left by a killed publisher is taken over once it has stood unchanged for 30 s.")]
+    public const string LeaseUnavailable = "IMB2022";
+
     /// <summary>Warning: a tag was overwritten on purpose.</summary>
     [ErrorCode(
         "A tag was overwritten because ImmutableAllowTagOverwrite=true.",

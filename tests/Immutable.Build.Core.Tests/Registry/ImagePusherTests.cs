@@ -183,7 +183,10 @@ public sealed class ImagePusherTests(RegistryFixture registry)
         Assert.Equal(TagDecision.Push, result.Tags.Single().Decision);
         Assert.Empty(result.BlobsUploaded);
         Assert.Equal(Sorted(image.BlobDigests), Sorted(result.BlobsPresent));
-        Assert.Equal([$"PUT /v2/{repository}/manifests/commit-b"], wire.Writes);
+        // The new tag is written under the repository's lease, which is deleted again; no blob is touched.
+        Assert.Equal(
+            [$"PUT /v2/{repository}/manifests/{RepositoryLease.Tag}", $"PUT /v2/{repository}/manifests/commit-b", $"DELETE /v2/{repository}/manifests/sha256:"],
+            wire.Writes.Select(w => w.StartsWith("DELETE ", StringComparison.Ordinal) ? w[..w.IndexOf(':', StringComparison.Ordinal)] + ":" : w));
         Assert.DoesNotContain(wire.Requests, r => r.Contains("/blobs/", StringComparison.Ordinal));
     }
 
