@@ -242,6 +242,21 @@ internal static class ImmutableCli
             return 0;
         }));
         command.Subcommands.Add(migrate);
+        var repair = Scoped(new Command("repair", "Replace damaged journal and ledger lines (IMB6210) with records that keep their text, and write back the ledger entries the journal proves."));
+        repair.SetAction((parse, ct) => Guarded(async () =>
+        {
+            var options = Settings(parse).ToOptions();
+            var done = await Deployer.RepairStateAsync(options, Log(parse), ct);
+            Console.WriteLine($"state: {Deployer.StateLocation(options)}");
+            Console.WriteLine(done.Count == 0 ? "state repair: the journal and ledger read whole; nothing to do" : $"state repair: {done.Count} change(s), recorded in the ledger");
+            foreach (var line in done)
+            {
+                Console.WriteLine($"  {line}");
+            }
+
+            return 0;
+        }));
+        command.Subcommands.Add(repair);
         return command;
     }
 

@@ -219,6 +219,14 @@ public sealed class S3StateTests(MotoFixture moto) : IDisposable
         await AssertNoSecretAsync(s);
     }
 
+    [Fact]
+    public async Task A_damaged_ledger_line_stops_the_deploy_until_state_repair_replaces_it_losing_nothing()
+    {
+        var (s, scenarios) = await ScenariosAsync("s3repair");
+        await scenarios.RepairAsync();
+        await AssertNoSecretAsync(s);
+    }
+
     /// <summary>Resets moto (its reset is global and every moto test class starts with one) and makes the class's bucket.</summary>
     private async Task StartAsync()
     {

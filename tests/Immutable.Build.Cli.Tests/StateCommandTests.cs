@@ -62,6 +62,47 @@ public sealed class StateCommandTests : IDisposable
         Assert.DoesNotContain("   at ", bad.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task State_repair_replaces_a_damaged_journal_line_that_stops_history_and_says_what_it_did()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var dir = Path.Combine(_dir, "damaged");
+        var scope = new DeploymentScope("shop", "prod");
+        var engine = new RolloutEngine(new InMemoryTarget(), new RolloutEngineOptions { StateDirectory = dir, PollInterval = TimeSpan.FromMilliseconds(5), Drain = TimeSpan.Zero, GetEnvironmentVariable = _ => null });
+        foreach (var id in new[] { "v1", "v2" })
+        {
+            Assert.True((await engine.DeployAsync(scope, Release(id), RolloutStrategy.BlueGreen(1), ct)).Succeeded);
+        }
+
+        var journal = Path.Combine(dir, "rollouts", scope.Key, "journal.jsonl");
+        var lines = await File.ReadAllLinesAsync(journal, ct);
+        lines[1] = lines[1][..(lines[1].Length / 2)] + "\u0001 disk damage";
+        await File.WriteAllLinesAsync(journal, lines, ct);
+        string[] app = ["--app", "shop", "--environment", "prod", "--state-dir", dir];
+
+        var stopped = await CliAsync(["history", .. app]);
+        Assert.Equal(1, stopped.ExitCode);
+        Assert.Contains("error IMB6210", stopped.Output, StringComparison.Ordinal);
+        Assert.Contains($"{journal} line 2 ", stopped.Output, StringComparison.Ordinal);
+        Assert.Contains("immutable state repair --app shop --environment prod", stopped.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stopped.Output, StringComparison.Ordinal);
+
+        var repaired = await CliAsync(["state", "repair", .. app]);
+        Assert.True(repaired.ExitCode == 0, repaired.Output);
+        Assert.Contains($"replaced {journal} line 2:", repaired.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("disk damage", (await File.ReadAllLinesAsync(journal, ct))[1], StringComparison.Ordinal);
+
+        var history = await CliAsync(["history", .. app]);
+        Assert.True(history.ExitCode == 0, history.Output);
+        Assert.Contains("v1", history.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("v2", history.StandardOutput, StringComparison.Ordinal);
+        Assert.Contains("state-repair", history.StandardOutput, StringComparison.Ordinal);
+
+        var whole = await CliAsync(["state", "repair", .. app]);
+        Assert.True(whole.ExitCode == 0, whole.Output);
+        Assert.Contains("nothing to do", whole.StandardOutput, StringComparison.Ordinal);
+    }
+
     private static Task<ProcessResult> CliAsync(string[] arguments) =>
         ProcessRunner.RunAsync("dotnet", [CliDll, .. arguments], environment: new Dictionary<string, string?> { ["IMMUTABLE_STATE_URL"] = null }, timeout: TimeSpan.FromMinutes(1));
 

@@ -50,6 +50,12 @@ public sealed class DockerStateScenarioTests(BaseImagesFixture bases, DockerEngi
         await (await RealTargetScenariosAsync()).ForceReleaseAsync();
     }
 
+    [Fact]
+    public async Task A_damaged_ledger_line_stops_the_deploy_until_state_repair_replaces_it_losing_nothing()
+    {
+        await (await RealTargetScenariosAsync()).RepairAsync();
+    }
+
     /// <inheritdoc />
     public ValueTask InitializeAsync()
     {

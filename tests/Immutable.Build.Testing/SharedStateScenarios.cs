@@ -289,6 +289,59 @@ public sealed class SharedStateScenarios
         await AssertConvergedAsync(next, scope, _release(2), "after the forced release");
     }
 
+    /// <summary>
+    /// A damaged line in the middle of the shared ledger stops the next deploy with IMB6210 and nothing written;
+    /// `state repair` from another runner puts a record keeping the line's text in its place and writes back the
+    /// entry from the journal; the deploy then goes ahead with v1 and v2 still in history.
+    /// </summary>
+    public async Task RepairAsync()
+    {
+        var scope = NewScope("repair");
+        await using (var a = NewRunner())
+        {
+            foreach (var n in new[] { 1, 2 })
+            {
+                var r = await a.Engine.DeployAsync(scope, _release(n), Strategy, Ct);
+                Assert.True(r.Succeeded, r.Reason);
+            }
+
+            // Damage v1's ledger line (no longer the last) the way a hand edit would: still JSON, checksum wrong.
+            var lines = (await a.Store.ReadAsync(scope.Key, StateLog.Ledger, Ct)).ToList();
+            var v1 = lines.FindIndex(l => l.Contains(_release(1).ReleaseId, StringComparison.Ordinal) && l.Contains("\"type\":\"rollout\"", StringComparison.Ordinal));
+            Assert.True(v1 >= 0 && v1 < lines.Count - 1, $"v1's ledger line at {v1} of {lines.Count}");
+            var damaged = lines[v1].Replace("\"succeeded\"", "\"Succeeded\"", StringComparison.Ordinal);
+            Assert.NotEqual(lines[v1], damaged);
+            var records = lines.Select((l, i) => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(i == v1 ? damaged : l)).ToList();
+            await a.Store.RewriteAsync(scope.Key, StateLog.Ledger, lines, records, Ct);
+        }
+
+        await using var b = NewRunner();
+        var before = await b.Store.ReadAsync(scope.Key, StateLog.Ledger, Ct);
+        var refused = await Assert.ThrowsAsync<ImmutableBuildException>(() => b.Engine.DeployAsync(scope, _release(3), Strategy, Ct));
+        Assert.Equal(StateErrors.CorruptLine, refused.Code);
+        Assert.Contains("state repair", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await b.Store.ReadAsync(scope.Key, StateLog.Ledger, Ct));
+
+        var done = await b.Engine.RepairStateAsync(scope, Ct);
+        Assert.Contains(done, d => d.StartsWith("replaced ", StringComparison.Ordinal) && d.Contains("line ", StringComparison.Ordinal));
+        Assert.Contains(done, d => d.StartsWith("rebuilt the ledger entry", StringComparison.Ordinal) && d.Contains(_release(1).ReleaseId, StringComparison.Ordinal));
+        var after = await b.Store.ReadAsync(scope.Key, StateLog.Ledger, Ct);
+        Assert.Contains(after, l => l.Contains("damagedText", StringComparison.Ordinal) && l.Contains("Succeeded", StringComparison.Ordinal));
+        Assert.Empty(await b.Engine.RepairStateAsync(scope, Ct));
+
+        var v3 = await b.Engine.DeployAsync(scope, _release(3), Strategy, Ct);
+        Assert.True(v3.Succeeded, v3.Reason);
+        Assert.Equal(_release(2).ReleaseId, v3.PreviousRelease?.ReleaseId);
+        var history = await b.Engine.HistoryAsync(scope, Ct);
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            Assert.Contains(history, e => e.IsSuccessfulRollout && e.Release?.ReleaseId == _release(n).ReleaseId);
+        }
+
+        Assert.Single(history, e => e.Type == "state-repair");
+        await AssertConvergedAsync(b, scope, _release(3), "after the repair");
+    }
+
     /// <summary>A scope no other scenario or iteration uses: the app prefix, the scenario's name and a random suffix (targets and backends outlive a test run).</summary>
     public DeploymentScope NewScope(string name) => new($"{_app}-{name}-{Guid.NewGuid().ToString("N")[..6]}", "test");
 

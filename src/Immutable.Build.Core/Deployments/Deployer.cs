@@ -174,6 +174,14 @@ public static class Deployer
         return await new RolloutState(EngineOptions(options, store, log)).ForceReleaseLockAsync(Scope(options), cancellationToken);
     }
 
+    /// <summary>`immutable state repair`: replaces the scope's damaged journal and ledger lines with records that keep their text, and writes back the ledger entries the journal proves; returns what it did.</summary>
+    public static async Task<IReadOnlyList<string>> RepairStateAsync(DeploymentOptions options, ReleaseLog log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        using var store = OpenState(options, log);
+        return await new RolloutState(EngineOptions(options, store, log)).RepairAsync(Scope(options), cancellationToken);
+    }
+
     /// <summary>
     /// Copies the scope's journal and ledger from the state directory to the store at <paramref name="toUrl"/>, line by
     /// line in order, under both stores' locks; IMB6207 when the destination already has state for the scope. Returns

@@ -97,6 +97,9 @@ internal sealed class JournalRecord
     /// <summary>For a torn line: the line dropped.</summary>
     public TornLine? Dropped { get; set; }
 
+    /// <summary>For a line `immutable state repair` replaced: its text as it was found, so the repair loses nothing.</summary>
+    public string? DamagedText { get; set; }
+
     /// <summary>Who wrote the line and from where (absent in lines written before records carried it).</summary>
     public State.RecordOrigin? Origin { get; set; }
 }

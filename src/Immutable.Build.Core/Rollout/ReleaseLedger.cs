@@ -22,7 +22,7 @@ public static class RolloutOutcomes
 /// </summary>
 public sealed record LedgerEntry
 {
-    /// <summary>rollout, prune, a lock audit: lock-takeover (a stale lock taken over), lock-release (a forced release), or torn-line (a torn line dropped, see <see cref="Dropped"/>).</summary>
+    /// <summary>rollout, prune, a lock audit: lock-takeover (a stale lock taken over), lock-release (a forced release), torn-line (a torn line dropped, see <see cref="Dropped"/>), or state-repair (an operator's `immutable state repair`).</summary>
     public string Type { get; init; } = "rollout";
 
     /// <summary>&lt;scope key&gt;-&lt;seq&gt;.</summary>
@@ -66,6 +66,9 @@ public sealed record LedgerEntry
 
     /// <summary>For a torn-line entry: the line dropped.</summary>
     public TornLine? Dropped { get; init; }
+
+    /// <summary>For a line `immutable state repair` replaced: its text as it was found, so the repair loses nothing.</summary>
+    public string? DamagedText { get; init; }
 
     /// <summary>Who wrote the line and from where: user, machine, process, CI run (absent in lines written before records carried it).</summary>
     public State.RecordOrigin? Origin { get; init; }

@@ -124,6 +124,9 @@ public sealed partial class RolloutEngine
     /// <summary>Clears the scope's deploy lock whoever holds it, with an audit line in the ledger (see <see cref="RolloutState.ForceReleaseLockAsync"/>).</summary>
     public Task<LockHolder?> ForceReleaseLockAsync(DeploymentScope scope, CancellationToken cancellationToken = default) => _view.ForceReleaseLockAsync(scope, cancellationToken);
 
+    /// <summary>Replaces damaged journal and ledger lines with records that keep their text (see <see cref="RolloutState.RepairAsync"/>).</summary>
+    public Task<IReadOnlyList<string>> RepairStateAsync(DeploymentScope scope, CancellationToken cancellationToken = default) => _view.RepairAsync(scope, cancellationToken);
+
     /// <summary>The scope's folder on this machine: the last report, and with the default file store its journal, ledger and lock.</summary>
     public string ScopeDirectory(DeploymentScope scope) => Path.Combine(Path.GetFullPath(_options.StateDirectory), "rollouts", scope.Key);
 

@@ -56,6 +56,44 @@ public sealed class RolloutState
         return cleared;
     }
 
+    /// <summary>
+    /// `immutable state repair`: under the deploy lock, replaces each damaged line of the scope's journal and ledger
+    /// with a record that keeps its text, writes back the ledger entries the journal proves finished, and records the
+    /// repair in the ledger. Returns what it did; empty when both logs were whole.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RepairAsync(DeploymentScope scope, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        var store = Store(scope);
+        await using var lease = await store.LockAsync("state repair", _options.LockTimeout, cancellationToken);
+        var done = new List<string>();
+        foreach (var line in await store.ReplaceDamagedLinesAsync(cancellationToken))
+        {
+            done.Add($"replaced {line}");
+        }
+
+        // A fresh view of the logs: the replaced lines now read as notes.
+        store = Store(scope);
+        var journal = await store.ReadJournalAsync(cancellationToken);
+        var ledger = await store.ReadLedgerAsync(cancellationToken);
+        foreach (var lost in LedgerRecovery.Missing(journal, ledger))
+        {
+            await store.AppendLedgerAsync(lost, cancellationToken);
+            done.Add($"rebuilt the ledger entry of rollout {lost.RolloutId} ({lost.Release?.ReleaseId}, {lost.Outcome}) from the journal");
+        }
+
+        if (done.Count > 0)
+        {
+            await store.AppendLedgerAsync(store.LockAudit("state-repair", string.Join("; ", done)), cancellationToken);
+            foreach (var line in done)
+            {
+                _options.Log.Info($"state repair of {scope.App}/{scope.Environment}: {line}");
+            }
+        }
+
+        return done;
+    }
+
     internal ScopeStore Store(DeploymentScope scope) =>
         new(_state, scope, _options.StateDirectory, RecordOrigin.Current(_options.GetEnvironmentVariable), _options.Time, _options.AfterDurableWrite, _options.Log);
 }

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Immutable.Build.State;
@@ -111,6 +112,44 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
         afterWrite?.Invoke(what);
     }
 
+    /// <summary>
+    /// Puts, in the place of every line of both logs that does not read back as written and that no later record
+    /// explains, a sealed record that keeps the line's text (the journal's torn kind, the ledger's torn-line), so
+    /// the logs read whole again and nothing is lost. The caller holds the lock. Returns what was replaced.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> ReplaceDamagedLinesAsync(CancellationToken cancellationToken)
+    {
+        var replaced = new List<string>();
+        foreach (var log in new[] { StateLog.Journal, StateLog.Ledger })
+        {
+            var lines = await state.ReadAsync(scope.Key, log, cancellationToken);
+            var damaged = log == StateLog.Journal
+                ? Unreadable(lines, RolloutJsonContext.Default.JournalRecord, r => r.Dropped)
+                : Unreadable(lines, RolloutJsonContext.Default.LedgerEntry, e => e.Dropped);
+            if (damaged.Count == 0)
+            {
+                continue;
+            }
+
+            var records = lines.Select(l => (ReadOnlyMemory<byte>)Encoding.UTF8.GetBytes(l)).ToArray();
+            foreach (var n in damaged)
+            {
+                var tear = new TornLine(n + 1, SealedRecord.SumOf(lines[n]));
+                var note = $"line {n + 1} did not read back as written; `immutable state repair` put this record in its place and kept the line's text";
+                records[n] = SealedRecord.Seal(log == StateLog.Journal
+                    ? JsonSerializer.SerializeToUtf8Bytes(new JournalRecord { Type = JournalKind.Torn, At = time.GetUtcNow(), Dropped = tear, Reason = note, DamagedText = lines[n], Origin = origin }, RolloutJsonContext.Default.JournalRecord)
+                    : JsonSerializer.SerializeToUtf8Bytes(new LedgerEntry { Type = "torn-line", StartedAt = time.GetUtcNow(), EndedAt = time.GetUtcNow(), Dropped = tear, Reason = note, DamagedText = lines[n], Origin = origin }, RolloutJsonContext.Default.LedgerEntry));
+                replaced.Add($"{LogLocation(log)} line {n + 1}: {Quote(lines[n])}");
+            }
+
+            await state.RewriteAsync(scope.Key, log, lines, records, cancellationToken);
+            afterWrite?.Invoke($"{(log == StateLog.Journal ? "journal" : "ledger")} repaired");
+        }
+
+        _unacknowledged.Clear();
+        return replaced;
+    }
+
     /// <summary>Where a log lives, as the user would open it: a path for the file store, the object's address otherwise.</summary>
     public string LogLocation(StateLog log)
     {
@@ -155,7 +194,7 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
             {
                 throw new ImmutableBuildException(
                     StateErrors.CorruptLine,
-                    $"{where} is corrupt ({(conditions[n] == LineCondition.Corrupt ? "not a record as written, or its checksum does not match" : "not a known record")}): {Quote(lines[n])}. Nothing was changed. Restore the file from a backup, or fix the line, or save it aside and delete line {n + 1}; then run the command again.");
+                    $"{where} is corrupt ({(conditions[n] == LineCondition.Corrupt ? "not a record as written, or its checksum does not match" : "not a known record")}): {Quote(lines[n])}. Nothing was changed. Run `immutable state repair --app {scope.App} --environment {scope.Environment}` (it replaces the line with a record that keeps its text), or restore the file from a backup; then run the command again.");
             }
 
             unacknowledged.Add(tear);
@@ -167,6 +206,15 @@ internal sealed class ScopeStore(IStateStore state, DeploymentScope scope, strin
 
         _unacknowledged[log] = unacknowledged;
         return records.OfType<T>().Where(r => dropped(r) is null).ToList();
+    }
+
+    /// <summary>The indexes of the lines that do not read back as written and that no record after them acknowledges.</summary>
+    private static List<int> Unreadable<T>(IReadOnlyList<string> lines, JsonTypeInfo<T> type, Func<T, TornLine?> dropped)
+        where T : class
+    {
+        var records = lines.Select(l => SealedRecord.Open(l, out var json) == LineCondition.Whole ? TryDeserialize(json, type) : null).ToList();
+        var acknowledged = records.OfType<T>().Select(dropped).OfType<TornLine>().Select(t => t.Sum).ToHashSet(StringComparer.Ordinal);
+        return Enumerable.Range(0, lines.Count).Where(n => records[n] is null && !acknowledged.Contains(SealedRecord.SumOf(lines[n]))).ToList();
     }
 
     private static T? TryDeserialize<T>(string json, JsonTypeInfo<T> type)

@@ -200,8 +200,40 @@ public sealed class ConditionalStateStore : IStateStore
     /// <inheritdoc />
     public async Task<IReadOnlyList<string>> ReadAsync(string scopeKey, StateLog log, CancellationToken cancellationToken)
     {
-        var current = await ReadObjectAsync(LogKey(scopeKey, log), cancellationToken);
-        return current is null ? [] : Encoding.UTF8.GetString(current.Content).Split('\n').Where(l => !string.IsNullOrWhiteSpace(l)).ToList();
+        return Lines(await ReadObjectAsync(LogKey(scopeKey, log), cancellationToken));
+    }
+
+    private static List<string> Lines(VersionedObject? log) =>
+        log is null ? [] : Encoding.UTF8.GetString(log.Content).Split('\n').Where(l => !string.IsNullOrWhiteSpace(l)).ToList();
+
+    /// <inheritdoc />
+    public async Task RewriteAsync(string scopeKey, StateLog log, IReadOnlyList<string> expected, IReadOnlyList<ReadOnlyMemory<byte>> records, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        ArgumentNullException.ThrowIfNull(records);
+        var key = LogKey(scopeKey, log);
+        var current = await ReadObjectAsync(key, cancellationToken);
+        if (!Lines(current).SequenceEqual(expected, StringComparer.Ordinal))
+        {
+            throw StateErrors.Raced($"{Location.TrimEnd('/')}/{key}");
+        }
+
+        var content = new byte[records.Sum(r => r.Length + 1)];
+        var at = 0;
+        foreach (var record in records)
+        {
+            record.Span.CopyTo(content.AsSpan(at));
+            at += record.Length;
+            content[at++] = (byte)'\n';
+        }
+
+        // On the version read: an append that slipped in between makes this write lose, never vanish.
+        if (await TryWriteAsync(key, content, current?.Version, "rewrite the " + Name(log), cancellationToken) is null
+            && (await ReadObjectAsync(key, cancellationToken))?.Content.AsSpan().SequenceEqual(content) != true)
+        {
+            // Only a write whose answer was lost (a retried PUT that then reads 412) leaves exactly our content.
+            throw StateErrors.Raced($"{Location.TrimEnd('/')}/{key}");
+        }
     }
 
     /// <inheritdoc />

@@ -162,6 +162,35 @@ public sealed class FileStateStore : IStateStore
     }
 
     /// <inheritdoc />
+    public async Task RewriteAsync(string scopeKey, StateLog log, IReadOnlyList<string> expected, IReadOnlyList<ReadOnlyMemory<byte>> records, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(expected);
+        ArgumentNullException.ThrowIfNull(records);
+        var path = LogPath(EnsureScope(scopeKey), log);
+        if (!(await ReadAsync(scopeKey, log, cancellationToken)).SequenceEqual(expected, StringComparer.Ordinal))
+        {
+            throw StateErrors.Raced(path);
+        }
+
+        var content = new MemoryStream();
+        foreach (var record in records)
+        {
+            content.Write(record.Span);
+            content.WriteByte((byte)'\n');
+        }
+
+        try
+        {
+            // Temp file, flushed, renamed over: a crash leaves the old log or the new one, never half of each.
+            AtomicFile.WriteAllBytes(path, content.GetBuffer().AsSpan(0, (int)content.Length));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw Unusable(path, e);
+        }
+    }
+
+    /// <inheritdoc />
     public Task<IReadOnlyList<string>> ScopesAsync(CancellationToken cancellationToken) =>
         Task.FromResult<IReadOnlyList<string>>(!Directory.Exists(_root) ? [] : Directory.EnumerateDirectories(_root)
             .Where(d => File.Exists(Path.Combine(d, "journal.jsonl")) || File.Exists(Path.Combine(d, "ledger.jsonl")))

@@ -43,6 +43,13 @@ public interface IStateStore : IDisposable
     /// <summary>Every record of the log, oldest first. A line torn by a crash mid-append is returned as it is; the reader decides.</summary>
     Task<IReadOnlyList<string>> ReadAsync(string scopeKey, StateLog log, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Replaces the whole log with <paramref name="records"/>, only if it still reads as <paramref name="expected"/>
+    /// (IMB6211 otherwise), atomically: a reader sees the old log or the new one. Only `immutable state repair` does
+    /// this, under the scope's lock, to put a record that keeps a damaged line's text in that line's place.
+    /// </summary>
+    Task RewriteAsync(string scopeKey, StateLog log, IReadOnlyList<string> expected, IReadOnlyList<ReadOnlyMemory<byte>> records, CancellationToken cancellationToken);
+
     /// <summary>The scope keys that have state here (for `state migrate`).</summary>
     Task<IReadOnlyList<string>> ScopesAsync(CancellationToken cancellationToken);
 }

@@ -75,8 +75,17 @@ public static class StateErrors
     /// <summary>A line before the last one of a journal or ledger is corrupt.</summary>
     [ErrorCode(
         "A line of a scope's journal.jsonl or ledger.jsonl that other lines follow does not parse or fails its checksum: the file was damaged or edited, so which release is current cannot be trusted; the command stopped before changing anything.",
-        "Look at the line the message names (file and line number): restore the file from a backup, fix the line, or move it out of the file (save it aside, then delete it), and run the command again.")]
+        "Run `immutable state repair` for the app and environment: it replaces each damaged line with a record that keeps its text, writes back the ledger entries the journal proves, and audits the repair in the ledger. Or restore the file from a backup. Then run the command again.")]
     public const string CorruptLine = "IMB6210";
+
+    /// <summary>A log changed while `state repair` rewrote it.</summary>
+    [ErrorCode(
+        "`immutable state repair` read a journal or ledger, and before it wrote the repaired log back someone else changed it (a writer that ignores the deploy lock); nothing was replaced.",
+        "Run `immutable state repair` again; if it recurs, find what writes to the state without the lock from the records' origins.")]
+    public const string RepairRaced = "IMB6211";
+
+    internal static ImmutableBuildException Raced(string location) =>
+        new(RepairRaced, $"{location} changed while it was being repaired (something wrote to it without the deploy lock); nothing was replaced. Run `immutable state repair` again.");
 
     internal static ImmutableBuildException Unavailable(string location, string what, Exception inner) =>
         new(StoreUnavailable, $"The state store {location} cannot be used ({what}): {Sentence.Open(inner.Message)}. Check ImmutableStateUrl, the credentials and the endpoint.", inner);

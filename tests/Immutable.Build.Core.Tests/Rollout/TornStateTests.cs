@@ -124,6 +124,14 @@ public sealed class TornStateTests : IDisposable
                 Assert.Equal(ledgerBefore, await File.ReadAllBytesAsync(Path.Combine(engine.ScopeDirectory(scope), "ledger.jsonl"), TestContext.Current.CancellationToken));
                 Assert.Equal(callsBefore, target.Inner.Calls.Count(c => c != "observe"));
                 await AssertServesAsync(target, scope, Release("v2"));
+
+                // `immutable state repair` keeps the line's text in the record it puts in its place; then the
+                // same command goes ahead and nothing is lost.
+                var repaired = await engine.RepairStateAsync(scope, TestContext.Current.CancellationToken);
+                Assert.True(repaired.Any(r => r.Contains($"line {n}:", StringComparison.Ordinal)), $"{context}: repair did {string.Join(" | ", repaired)}");
+                Assert.Contains(await File.ReadAllLinesAsync(path, TestContext.Current.CancellationToken), l => l.Contains("damagedText", StringComparison.Ordinal));
+                Assert.Empty(await engine.RepairStateAsync(scope, TestContext.Current.CancellationToken));
+                await RunAndAssertAsync(scope, target, engine, command, context + ", repaired");
             }
             else
             {
