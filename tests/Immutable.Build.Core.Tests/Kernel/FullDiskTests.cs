@@ -106,8 +106,11 @@ public sealed class FullDiskTests : IDisposable
         Assert.All(lines, l => Assert.Equal(LineCondition.Whole, SealedRecord.Open(l, out _)));
     }
 
-    [Fact]
-    public async Task A_deploy_on_a_full_state_disk_is_IMB0020_adds_only_whole_lines_and_the_next_deploy_converges()
+    /// <param name="leave">None: the lock's holder note is refused first. Two pages: the lock is taken and the journal's appends run out part-way.</param>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(8192)]
+    public async Task A_deploy_on_a_full_state_disk_is_IMB0020_adds_only_whole_lines_and_the_next_deploy_converges(int leave)
     {
         var state = Path.Combine(_disk.Root, "state");
         var target = new InMemoryTarget();
@@ -119,13 +122,17 @@ public sealed class FullDiskTests : IDisposable
         var journal = await File.ReadAllBytesAsync(Path.Combine(folder, "journal.jsonl"), Ct);
         var ledger = await File.ReadAllBytesAsync(Path.Combine(folder, "ledger.jsonl"), Ct);
 
-        _disk.FillLeaving(0);
+        _disk.FillLeaving(leave);
         var e = await Assert.ThrowsAsync<ImmutableBuildException>(() => engine.DeployAsync(scope, RolloutTestKit.Release("r2"), RolloutStrategy.BlueGreen(1), Ct));
         Assert.Equal(GeneralErrors.DiskFull, e.Code);
         Assert.Contains(folder, e.Message, StringComparison.Ordinal);
         AssertOnlyWholeLinesAdded(journal, Path.Combine(folder, "journal.jsonl"));
         AssertOnlyWholeLinesAdded(ledger, Path.Combine(folder, "ledger.jsonl"));
         AssertNoTempFiles();
+        if (leave > 0)
+        {
+            Assert.True(new FileInfo(Path.Combine(folder, "journal.jsonl")).Length > journal.Length, "the rollout never got as far as its journal: the case tests only the lock");
+        }
 
         _disk.Empty();
         warnings.Clear();
