@@ -342,6 +342,11 @@ internal static class ImmutableCli
             await Console.Error.WriteLineAsync($"error {e.Code}: {e.Message}");
             return 1;
         }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            await Console.Error.WriteLineAsync($"error {GeneralErrors.DiskFull}: The disk is full: {e.Message} Free space there, or point --state-dir / IMMUTABLE_STATE_DIR at another disk, and run again.");
+            return 1;
+        }
         catch (OperationCanceledException)
         {
             await Console.Error.WriteLineAsync("error IMB0002: cancelled; run the same command again to converge.");

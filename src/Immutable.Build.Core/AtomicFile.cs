@@ -5,6 +5,7 @@ namespace Immutable.Build;
 /// <summary>
 /// Writes a file so that a reader (or a process killed mid-write) sees either the old content or the new,
 /// never a torn one: the bytes go to a temporary name in the same folder, are flushed, and are renamed over.
+/// A full disk is IMB0020 naming the file, and the temporary file is removed.
 /// </summary>
 public static class AtomicFile
 {
@@ -26,6 +27,10 @@ public static class AtomicFile
             }
 
             return Commit(temp, path, overwrite);
+        }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            throw DiskFull.Error(path, e);
         }
         finally
         {
@@ -57,6 +62,10 @@ public static class AtomicFile
             }
 
             return Commit(temp, path, overwrite);
+        }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            throw DiskFull.Error(path, e);
         }
         finally
         {

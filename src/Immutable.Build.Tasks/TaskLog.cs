@@ -28,6 +28,12 @@ internal static class TaskLog
             log.LogError("Immutable.Build", "IMB0002", null, null, 0, 0, 0, 0, cancelled);
             return false;
         }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            // A write the product did not route through AtomicFile still says what it is, not "unexpected".
+            log.LogError("Immutable.Build", GeneralErrors.DiskFull, null, null, 0, 0, 0, 0, $"The disk is full: {e.Message} Free space there, or point the output folder or ImmutableStateDir at another disk, and run again.");
+            return false;
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or HttpRequestException or InvalidOperationException or ArgumentException or NotSupportedException)
         {
             log.LogError("Immutable.Build", "IMB0003", null, null, 0, 0, 0, 0, $"Failed unexpectedly: {e.GetType().Name}: {e.Message} Rerun with -v:diag for the details, and report it if it persists.");

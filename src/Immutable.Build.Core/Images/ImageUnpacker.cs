@@ -97,6 +97,11 @@ public sealed class ImageUnpacker
                 // A concurrent unpack of the same digest won the rename; its folder is as good as ours.
             }
         }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            // Named after the release's folder, not the temporary one it was filling (which goes below).
+            throw DiskFull.Error(target, e);
+        }
         finally
         {
             if (Directory.Exists(temp))

@@ -104,6 +104,10 @@ public sealed class LayerBuilder
             AtomicFile.WriteAllBytes(entryFile, JsonSerializer.SerializeToUtf8Bytes(record, ImagesJsonContext.Default.LayerCacheEntry));
             return new BuiltLayer(spec.Name, path, digest, diffId, size, MediaTypes.OciLayerGzip, count, tarLength, Reused: false);
         }
+        catch (IOException e) when (DiskFull.Is(e))
+        {
+            throw DiskFull.Error(temp, e);
+        }
         finally
         {
             File.Delete(temp);

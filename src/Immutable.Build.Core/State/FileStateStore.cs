@@ -68,6 +68,12 @@ public sealed class FileStateStore : IStateStore
             held.Dispose();
             throw Unusable(path + ".holder", e);
         }
+        catch (ImmutableBuildException)
+        {
+            // A full disk (IMB0020): the lock is not kept by a rollout that cannot start.
+            held.Dispose();
+            throw;
+        }
 
         return new Lease(held, path + ".holder", holder);
     }
@@ -115,24 +121,35 @@ public sealed class FileStateStore : IStateStore
         try
         {
             using var stream = PrivateFiles.Open(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite, 1);
-            // A process killed mid-write leaves a line without its newline; start on a fresh line so that only the
-            // torn line is lost, never the one written now.
-            if (stream.Length > 0)
+            var before = stream.Length;
+            try
             {
-                stream.Seek(-1, SeekOrigin.End);
-                var last = stream.ReadByte();
-                stream.Seek(0, SeekOrigin.End);
-                if (last != '\n')
+                // A process killed mid-write leaves a line without its newline; start on a fresh line so that only the
+                // torn line is lost, never the one written now.
+                if (before > 0)
                 {
-                    stream.WriteByte((byte)'\n');
+                    stream.Seek(-1, SeekOrigin.End);
+                    var last = stream.ReadByte();
+                    stream.Seek(0, SeekOrigin.End);
+                    if (last != '\n')
+                    {
+                        stream.WriteByte((byte)'\n');
+                    }
                 }
-            }
 
-            var line = new byte[record.Length + 1];
-            record.Span.CopyTo(line);
-            line[^1] = (byte)'\n';
-            stream.Write(line);
-            stream.Flush(flushToDisk: true);
+                var line = new byte[record.Length + 1];
+                record.Span.CopyTo(line);
+                line[^1] = (byte)'\n';
+                stream.Write(line);
+                stream.Flush(flushToDisk: true);
+            }
+            catch (IOException)
+            {
+                // A full disk takes part of a line and refuses the rest: the part is taken back, so the log ends
+                // where it did rather than on a torn line that the next append would have to step over.
+                TakeBack(stream, before);
+                throw;
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -220,7 +237,22 @@ public sealed class FileStateStore : IStateStore
     }
 
     private static ImmutableBuildException Unusable(string path, Exception inner) =>
-        new(StateErrors.StateDirectoryUnusable, $"The rollout state at {path} cannot be used: {inner.Message} Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.", inner);
+        DiskFull.Is(inner)
+            ? DiskFull.Error(path, inner)
+            : new(StateErrors.StateDirectoryUnusable, $"The rollout state at {path} cannot be used: {inner.Message} Check ImmutableStateDir / IMMUTABLE_STATE_DIR and its permissions.", inner);
+
+    private static void TakeBack(FileStream stream, long length)
+    {
+        try
+        {
+            stream.SetLength(length);
+            stream.Flush(flushToDisk: true);
+        }
+        catch (IOException)
+        {
+            // Shortening frees space and should not fail; if it does, the reader drops the torn tail (IMB6209).
+        }
+    }
 
     private static LockHolder? ReadHolder(string path)
     {
