@@ -88,13 +88,18 @@ public sealed class ConditionalStateStoreTests
     {
         var ct = TestContext.Current.CancellationToken;
         var stores = Enumerable.Range(0, 20).Select(i => new ConditionalStateStore(_objects, new ConditionalStateOptions { MaxAppendAttempts = 200 })).ToList();
-        await Task.WhenAll(stores.Select((s, i) => Task.Run(async () =>
+        _objects.ReadLatency = TimeSpan.FromMilliseconds(2);
+        var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var writers = stores.Select((s, i) => Task.Run(async () =>
         {
+            await start.Task;
             for (var n = 0; n < 5; n++)
             {
                 await s.AppendAsync("app.prod", StateLog.Journal, Encoding.UTF8.GetBytes($"{{\"w\":{i},\"n\":{n}}}"), ct);
             }
-        }, ct)));
+        }, ct)).ToList();
+        start.SetResult();
+        await Task.WhenAll(writers);
 
         var lines = await stores[0].ReadAsync("app.prod", StateLog.Journal, ct);
         Assert.Equal(100, lines.Count);

@@ -16,11 +16,19 @@ internal sealed class MemoryObjects : IConditionalObjects
 
     public int Conflicts;
 
+    /// <summary>A real pause after each read, for the race tests: a bare yield on two busy cores may let each writer run its read and write unbroken.</summary>
+    public TimeSpan ReadLatency { get; set; }
+
     public async Task<VersionedObject?> ReadAsync(string key, CancellationToken cancellationToken)
     {
         var found = _objects.TryGetValue(key, out var value) ? value with { Content = [.. value.Content] } : null;
         // A network store answers later than it reads: other writers get between this read and the caller's write.
         await Task.Yield();
+        if (ReadLatency > TimeSpan.Zero)
+        {
+            await Task.Delay(ReadLatency, CancellationToken.None);
+        }
+
         return found;
     }
 
