@@ -35,7 +35,7 @@ public sealed class ProxyLoadTests(SampleReleaseFixture sample) : LocalTargetTes
         // Warm both paths (JIT, connection pools) before anything is measured.
         var runs = new List<(string What, WrkResult Result)>
         {
-            ("warm-up", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(3), ct: Ct)),
+            ("warm-up", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(5), ct: Ct)),
         };
 
         // Alternating, so that whatever else the machine does weighs on both sides alike.
