@@ -24,9 +24,9 @@ public sealed class DockerProxyLoadTests(BaseImagesFixture bases, DockerEngineFi
 
         var runs = new List<(string What, WrkResult Result)>
         {
-            ("warm-up", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(3), ct: ct)),
-            ("direct", await Wrk.RunAsync(direct, Connections, TimeSpan.FromSeconds(5), ct: ct)),
-            ("proxy", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(5), ct: ct)),
+            ("warm-up", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(2), ct: ct)),
+            ("direct", await Wrk.RunAsync(direct, Connections, TimeSpan.FromSeconds(4), ct: ct)),
+            ("proxy", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(4), ct: ct)),
         };
 
         var load = Wrk.RunAsync(proxy, Connections, Switching, ct: ct);

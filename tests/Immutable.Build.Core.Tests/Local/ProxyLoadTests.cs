@@ -1,5 +1,6 @@
 using System.Globalization;
 using Immutable.Build.Rollout;
+using Immutable.Build.Targets.Local;
 
 namespace Immutable.Build.Core.Tests.Local;
 
@@ -14,6 +15,7 @@ public sealed class ProxyLoadTests(SampleReleaseFixture sample) : LocalTargetTes
     private const int Connections = 64;
     private static readonly TimeSpan Steady = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan Switching = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Flipping = TimeSpan.FromSeconds(10);
 
     [Fact(Timeout = 240_000)]
     public async Task Sixty_four_connections_through_blue_green_switches_and_a_canary_fail_no_request()
@@ -35,16 +37,30 @@ public sealed class ProxyLoadTests(SampleReleaseFixture sample) : LocalTargetTes
         // Warm both paths (JIT, connection pools) before anything is measured.
         var runs = new List<(string What, WrkResult Result)>
         {
-            ("warm-up", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(5), ct: Ct)),
+            ("warm-up direct", await Wrk.RunAsync(instance, Connections, TimeSpan.FromSeconds(3), ct: Ct)),
+            ("warm-up proxy", await Wrk.RunAsync(proxy, Connections, TimeSpan.FromSeconds(3), ct: Ct)),
         };
 
-        // Alternating, so that whatever else the machine does weighs on both sides alike.
+        // Alternating, so that whatever else the machine does weighs on both sides alike. The CPU each process
+        // spends per request says what the proxy costs whatever else runs on the machine.
+        using var control = await LocalHostControl.TryConnectAsync(StateDirectory, Ct);
+        using var host = System.Diagnostics.Process.GetProcessById(control!.HostProcessId);
+        using var app = System.Diagnostics.Process.GetProcessById((await control.ListAsync(Ct)).Single().Pid);
         var direct = new List<WrkResult>();
         var proxied = new List<WrkResult>();
+        TimeSpan appDirect = default, appProxied = default, hostProxied = default;
         for (var round = 0; round < 2; round++)
         {
+            var before = app.TotalProcessorTime;
             direct.Add(await Wrk.RunAsync(instance, Connections, Steady, ct: Ct));
+            app.Refresh();
+            appDirect += app.TotalProcessorTime - before;
+            (before, var hostBefore) = (app.TotalProcessorTime, host.TotalProcessorTime);
             proxied.Add(await Wrk.RunAsync(proxy, Connections, Steady, ct: Ct));
+            app.Refresh();
+            host.Refresh();
+            appProxied += app.TotalProcessorTime - before;
+            hostProxied += host.TotalProcessorTime - hostBefore;
         }
 
         runs.AddRange(direct.Select(r => ("direct", r)));
@@ -66,17 +82,35 @@ public sealed class ProxyLoadTests(SampleReleaseFixture sample) : LocalTargetTes
 
         var rolledOutIn = clock.Elapsed;
         var switching = await load;
-        runs.Add(("switching", switching));
+        runs.Add(("rollouts", switching));
+
+        // The proxy's own part of a switch, apart from the new process's start: two warm groups, and the weights
+        // flipped between them under load, so the first flip meets an empty connection pool to the other group.
+        var current = (await Target.ObserveAsync(Scope, Ct)).Instances.Single().Group;
+        var other = await LaunchAsync("flip", 1, Sample.As("v5"));
+        await WaitHealthAsync(other);
+        runs.Add(("flip warm-up", await Wrk.RunAsync(new Uri(other.Single().Address, LoadPath), Connections, TimeSpan.FromSeconds(2), ct: Ct)));
+        var flips = Wrk.RunAsync(proxy, Connections, Flipping, ct: Ct);
+        for (var flip = 1; flip <= 3; flip++)
+        {
+            await Task.Delay(Flipping / 4, Ct);
+            var toOther = flip % 2 == 1;
+            await Target.RouteAsync(Scope, new Dictionary<string, int> { [current] = toOther ? 0 : 100, ["flip"] = toOther ? 100 : 0 }, Ct);
+        }
+
+        var flipped = await flips;
+        runs.Add(("flips", flipped));
 
         var figures = string.Create(CultureInfo.InvariantCulture,
-            $"load local: direct {Merge(direct).Summary} | proxy {Merge(proxied).Summary} | switch p99 {switching.P99:0.00} | errors {runs.Sum(r => r.Result.SocketErrors + r.Result.BadStatus)}");
+            $"load local: direct {Merge(direct).Summary} | proxy {Merge(proxied).Summary} | switch p99 {flipped.P99:0.00} (rollouts p99 {switching.P99:0.00}) | errors {runs.Sum(r => r.Result.SocketErrors + r.Result.BadStatus)}");
         var ratio = string.Create(CultureInfo.InvariantCulture,
-            $"load local ratios: proxy/direct rps {Merge(proxied).RequestsPerSecond / Merge(direct).RequestsPerSecond:0.00}, switch p99/steady p99 {switching.P99 / Merge(proxied).P99:0.00}; rollouts took {rolledOutIn.TotalSeconds:0.0} s of the {Switching.TotalSeconds:0} s");
+            $"load local ratios: proxy/direct rps {Merge(proxied).RequestsPerSecond / Merge(direct).RequestsPerSecond:0.00}, switch p99/steady p99 {flipped.P99 / Merge(proxied).P99:0.00} (rollouts {switching.P99 / Merge(proxied).P99:0.00}); rollouts took {rolledOutIn.TotalSeconds:0.0} s of the {Switching.TotalSeconds:0} s; CPU per request: instance {PerRequest(appDirect, direct)} us direct, {PerRequest(appProxied, proxied)} us proxied, proxy {PerRequest(hostProxied, proxied)} us");
         Report(figures, ratio, runs);
 
         Assert.All(runs, r => Assert.True(r.Result.SocketErrors == 0 && r.Result.BadStatus == 0, $"{r.What}: {r.Result.Errors}"));
         Assert.True(rolledOutIn < Switching, $"the rollouts took {rolledOutIn.TotalSeconds:0.0} s, longer than the {Switching.TotalSeconds:0} s of load they were to run under");
         Assert.Equal("v5", (await VersionAsync(await ProxyAsync())).ReleaseId);
+        Assert.Equal(100, (await Target.ObserveAsync(Scope, Ct)).WeightsByGroup["flip"]);
     }
 
     /// <summary>The sample's cheapest answer: what is measured is the proxy, not the app's work.</summary>
@@ -87,6 +121,9 @@ public sealed class ProxyLoadTests(SampleReleaseFixture sample) : LocalTargetTes
         var result = await engine.DeployAsync(Scope, Sample.As(release), strategy, Ct);
         Assert.True(result.Succeeded, $"{release}: {result.Reason}");
     }
+
+    private static string PerRequest(TimeSpan cpu, IReadOnlyList<WrkResult> runs) =>
+        (cpu.TotalMicroseconds / runs.Sum(r => r.Requests)).ToString("0", CultureInfo.InvariantCulture);
 
     /// <summary>Runs of equal length as one: requests add up; percentiles are the runs' mean (close enough for runs this alike).</summary>
     private static WrkResult Merge(IReadOnlyList<WrkResult> runs) => new(
