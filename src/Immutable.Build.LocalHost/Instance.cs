@@ -8,6 +8,7 @@ namespace Immutable.Build.LocalHost;
 internal sealed class Instance
 {
     private int _inFlight;
+    private string? _prefix;
 
     public required string Id { get; init; }
 
@@ -45,8 +46,8 @@ internal sealed class Instance
 
     public int? ExitCode { get; set; }
 
-    /// <summary>The forwarding prefix, http://127.0.0.1:port/.</summary>
-    public string Prefix => $"http://127.0.0.1:{Port}/";
+    /// <summary>The forwarding prefix, http://127.0.0.1:port/; made once, the proxy reads it on every request.</summary>
+    public string Prefix => _prefix ??= $"http://127.0.0.1:{Port}/";
 
     public int InFlight => Volatile.Read(ref _inFlight);
 

@@ -60,6 +60,10 @@ internal sealed class RoutingTable
         return null;
     }
 
+    /// <summary>
+    /// One group's instances. The statuses are live (an instance may die between snapshots), so they are read at
+    /// each pick, but with plain loops: a pick runs on every request and allocates nothing.
+    /// </summary>
     private sealed class Route(string group, int weight, Instance[] instances)
     {
         private int _next = -1;
@@ -68,13 +72,38 @@ internal sealed class RoutingTable
 
         public int Weight { get; } = weight;
 
-        public bool HasLive(Instance? except) => instances.Any(i => i != except && i.IsRoutable);
+        public bool HasLive(Instance? except)
+        {
+            foreach (var instance in instances)
+            {
+                if (instance != except && instance.IsRoutable)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
 
         public Instance? Next(Instance? except)
         {
-            var running = instances.Where(i => i != except && i.Status == LocalInstanceStatus.Running).ToArray();
-            var pool = running.Length > 0 ? running : instances.Where(i => i != except && i.IsRoutable).ToArray();
-            return pool.Length == 0 ? null : pool[(int)((uint)Interlocked.Increment(ref _next) % (uint)pool.Length)];
+            var start = (uint)Interlocked.Increment(ref _next);
+            return Find(start, except, runningOnly: true) ?? Find(start, except, runningOnly: false);
+        }
+
+        /// <summary>Round robin from <paramref name="start"/>: the first instance at or after it that qualifies.</summary>
+        private Instance? Find(uint start, Instance? except, bool runningOnly)
+        {
+            for (var n = 0; n < instances.Length; n++)
+            {
+                var instance = instances[(int)((start + (uint)n) % (uint)instances.Length)];
+                if (instance != except && (runningOnly ? instance.Status == LocalInstanceStatus.Running : instance.IsRoutable))
+                {
+                    return instance;
+                }
+            }
+
+            return null;
         }
     }
 }

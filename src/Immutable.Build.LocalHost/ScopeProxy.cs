@@ -37,10 +37,15 @@ internal sealed class ScopeProxy : IAsyncDisposable
 
     public int Port { get; private set; }
 
-    /// <summary>The client a proxy forwards with: no proxy, redirects, decompression or cookies of its own; a dead instance fails fast.</summary>
+    /// <summary>
+    /// The client a proxy forwards with: no proxy, redirects, decompression or cookies of its own; a dead instance
+    /// fails fast. No trace headers of its own either: the proxy forwards the caller's and adds none, so a request
+    /// costs no Activity work.
+    /// </summary>
     public static HttpMessageInvoker CreateClient() => new(new SocketsHttpHandler
     {
         UseProxy = false,
+        ActivityHeadersPropagator = null,
         AllowAutoRedirect = false,
         AutomaticDecompression = DecompressionMethods.None,
         UseCookies = false,

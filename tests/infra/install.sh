@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests start by hand (registry, Docker engine, base-image tools,
-# Prometheus), when they are missing. Needs root for apt-get; without root it lists what is missing.
+# Prometheus, wrk for the proxy load tests), when they are missing. Needs root for apt-get; without root it lists what is missing.
 set -euo pipefail
-packages=(docker.io docker-registry debootstrap umoci skopeo busybox-static prometheus curl git python3)
+packages=(docker.io docker-registry debootstrap umoci skopeo busybox-static prometheus curl git python3 wrk)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then
