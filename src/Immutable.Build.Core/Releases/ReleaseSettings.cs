@@ -18,4 +18,22 @@ public static class ReleaseSettings
             RegistryNames.ValidateRepository(repository.Trim().ToLowerInvariant().Replace(' ', '-'));
         }
     }
+
+    /// <summary>
+    /// True for what an app name or a release id may be: letters, digits, '.', '_' and '-', 1 to 128 of them, no '..'.
+    /// Both become file, label and state names, so nothing that could climb a path or split a line passes.
+    /// </summary>
+    public static bool IsPlainName(string? value) =>
+        value is { Length: > 0 and <= 128 } && value != "." && !value.Contains("..", StringComparison.Ordinal)
+        && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-');
+
+    /// <summary>Throws IMB1030 unless <paramref name="appName"/> is a plain name.</summary>
+    public static void ValidateAppName(string? appName)
+    {
+        if (!IsPlainName(appName))
+        {
+            var shown = appName is null ? "" : appName.Length > 80 ? appName[..80] + "..." : appName;
+            throw new ImmutableBuildException(ReleaseErrors.InvalidAppName, $"ImmutableAppName '{shown.ReplaceLineEndings(" ")}' is not a plain name: use 1 to 128 letters, digits, '.', '_' or '-' (no '/', '..' or spaces), such as hello-immutable.");
+        }
+    }
 }
