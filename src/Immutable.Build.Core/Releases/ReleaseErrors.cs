@@ -21,6 +21,12 @@ public static class ReleaseErrors
         "Give ImmutableAppName a plain name such as hello-immutable.")]
     public const string InvalidAppName = "IMB1030";
 
+    /// <summary>ContainerRegistry with user:password@.</summary>
+    [ErrorCode(
+        "ContainerRegistry holds credentials (user:password@host): they would end up in logs, release.json and image references.",
+        "Set ContainerRegistry to host[:port] alone and give the credentials through `docker login` (a credential helper) or DOTNET_CONTAINER_REGISTRY_UNAME/DOTNET_CONTAINER_REGISTRY_PWORD.")]
+    public const string RegistryWithCredentials = "IMB1034";
+
     /// <summary>Warning: the release was built from a dirty work tree.</summary>
     [ErrorCode(
         "The work tree has uncommitted changes; the release is tagged <sha>-dirty-<8 hex of the image digest>.",
