@@ -52,7 +52,16 @@ internal static class ImmutableCli
         root.Subcommands.Add(Lock());
         root.Subcommands.Add(StateCommand());
         root.Subcommands.Add(Local());
-        return await root.Parse(args).InvokeAsync();
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // System.CommandLine's own report has no code; a script or a log search finds this one by it.
+            var command = parse.CommandResult.Command == root ? "" : parse.CommandResult.Command.Name + " ";
+            await Console.Error.WriteLineAsync($"error {CliErrors.BadCommandLine}: {string.Join(" ", parse.Errors.Select(e => e.Message))} Run `immutable {command}--help` for the options it takes.");
+            return 1;
+        }
+
+        return await parse.InvokeAsync();
     }
 
     private static Command Version()
@@ -148,7 +157,8 @@ internal static class ImmutableCli
             {
                 Rollout = new RolloutSettings { Strategy = parse.GetValue(strategy), Replicas = parse.GetValue(replicas), CanarySteps = parse.GetValue(canarySteps), CanaryPause = parse.GetValue(canaryPause), AnalysisWindow = parse.GetValue(analysisWindow) },
             }).ToOptions();
-            var result = File.Exists(value)
+            // A path that is not a file is a release.json the user meant, not a release id: read it for its IMB error.
+            var result = File.Exists(value) || Directory.Exists(value) || LooksLikePath(value)
                 ? await Deployer.DeployAsync(options, value, Log(parse), ct)
                 : await Deployer.DeployAsync(options, await FromLedgerAsync(options, value, ct), Log(parse), ct);
             return Finish(result);
@@ -288,10 +298,13 @@ internal static class ImmutableCli
     // Only the strings given: Core parses them, and fills in the app and the target's settings it remembers.
     private static DeploymentSettings Settings(ParseResult parse) => new()
     {
+        // Checked here: a file as the state directory reads as empty state, and `history` would answer "nothing" with success.
+        StateDirectory = (parse.GetValue(StateDir) ?? System.Environment.GetEnvironmentVariable("IMMUTABLE_STATE_DIR")) is { Length: > 0 } dir && File.Exists(dir)
+            ? throw new ImmutableBuildException(CliErrors.StateDirIsFile, $"--state-dir {dir} is a file, not a folder. Give the state directory's folder, or leave it out for the default (~/.local/state/immutable-build).")
+            : parse.GetValue(StateDir),
         App = parse.GetValue(App),
         Environment = parse.GetValue(Environment),
         Target = parse.GetValue(Target),
-        StateDirectory = parse.GetValue(StateDir),
         StateUrl = parse.GetValue(StateUrl),
         TargetSettings = TargetOptions.Select(o => (o.Setting.Property, Value: parse.GetValue(o.Option)))
             .Where(o => !string.IsNullOrWhiteSpace(o.Value)).ToDictionary(o => o.Property, o => o.Value!, StringComparer.OrdinalIgnoreCase),
@@ -313,6 +326,9 @@ internal static class ImmutableCli
         return ReleaseLedger.FindRelease(history, idOrDigest)?.Release
             ?? throw new ImmutableBuildException("IMB6107", $"No release '{idOrDigest}' in the ledger of {Deployer.Scope(settings).App}; give the path of its release.json, or an id or digest from `immutable history`.");
     }
+
+    private static bool LooksLikePath(string value) =>
+        value.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || value.Contains('/', StringComparison.Ordinal) || value.Contains('\\', StringComparison.Ordinal);
 
     private static bool Json(ParseResult parse) => string.Equals(parse.GetValue(Output), "json", StringComparison.OrdinalIgnoreCase);
 
@@ -351,6 +367,12 @@ internal static class ImmutableCli
         {
             await Console.Error.WriteLineAsync("error IMB0002: cancelled; run the same command again to converge.");
             return 130;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException or ArgumentException)
+        {
+            // Unforeseen, but still a coded line and no stack trace, as the MSBuild tasks report it.
+            await Console.Error.WriteLineAsync($"error IMB0003: Failed unexpectedly: {e.GetType().Name}: {e.Message} Report it if it persists.");
+            return 1;
         }
     }
 }

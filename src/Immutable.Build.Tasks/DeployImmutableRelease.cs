@@ -64,7 +64,8 @@ public sealed class DeployImmutableRelease : MSTask, ICancelableTask
             PrometheusCondition = PrometheusCondition,
             Retain = Retain,
             PruneRegistry = PruneRegistry,
-            InstanceEnvironment = InstanceEnvironment.ToDictionary(i => i.ItemSpec, i => i.GetMetadata("Value"), StringComparer.Ordinal),
+            // An item given twice (a Directory.Build.props and the project) is MSBuild's usual override: the last one wins.
+            InstanceEnvironment = InstanceEnvironment.GroupBy(i => i.ItemSpec, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Last().GetMetadata("Value"), StringComparer.Ordinal),
         };
         var result = Deployer.DeployAsync(settings.ToOptions(), ReleaseManifest, TaskLog.For(Log), _cancel.Token).GetAwaiter().GetResult();
         RolloutOutcome = result.Outcome;

@@ -82,6 +82,16 @@ internal static class ImageErrors
     public const string TimestampOutOfRangeCode = "IMB3015";
 
     [ErrorCode(
+        "An image's layers unpack to more bytes than the unpacker allows (16 GiB by default): a tar or gzip bomb, or a layer far larger than its compressed size suggests.",
+        "Do not run this image; rebuild it from trusted sources, with a smaller base image if it really is that large.")]
+    public const string TooLargeCode = "IMB3030";
+
+    [ErrorCode(
+        "A layer entry cannot be written where the image is unpacked: a name too long for the file system, a full disk, or a folder that is not writable.",
+        "Free disk space or make the state directory writable; for a name the file system refuses, rebuild the image with shorter paths.")]
+    public const string EntryUnwritableCode = "IMB3031";
+
+    [ErrorCode(
         "An OCI layout's index.json is not valid JSON.",
         "Delete the layout folder; the next publish writes it again.")]
     public const string LayoutIndexInvalidCode = "IMB3090";
@@ -130,6 +140,12 @@ internal static class ImageErrors
 
     public static ImmutableBuildException UnsafeLayer(string layer, string entry, string why) =>
         new(UnsafeLayerCode, $"Layer {layer} holds the unsafe entry '{entry}' ({why}). Do not run this image; rebuild it from trusted sources.");
+
+    public static ImmutableBuildException TooLarge(string layer, long budget) =>
+        new(TooLargeCode, $"Layer {layer} unpacks to more than the {budget} bytes left of the unpack limit (a tar or gzip bomb, or an image far larger than an app needs). Do not run this image; rebuild it from trusted sources, with a smaller base image if it really is that large.");
+
+    public static ImmutableBuildException EntryUnwritable(string layer, string entry, Exception inner) =>
+        new(EntryUnwritableCode, $"Layer {layer}'s entry '{(entry.Length > 120 ? entry[..120] + "..." : entry)}' cannot be written where the image is unpacked ({inner.GetType().Name}: {inner.Message}). Free disk space or make the state directory writable; for a name the file system refuses, rebuild the image with shorter paths.", inner);
 
     public static ImmutableBuildException UnsupportedLayer(string layer, string mediaType) =>
         new(UnsupportedLayerCode, $"Layer {layer} has media type '{mediaType}', which the local target cannot unpack. Publish the image with gzip or uncompressed tar layers (the default).");

@@ -36,6 +36,15 @@ public sealed class ImageUnpacker
     /// </summary>
     public bool OwnerOnly { get; init; }
 
+    /// <summary>
+    /// The most bytes the image's layers may hold once decompressed, all layers together (IMB3030 past it), so a tar
+    /// or gzip bomb fills no disk: by default 16 GiB, far above any app image.
+    /// </summary>
+    public long MaxUnpackedBytes { get; init; } = DefaultMaxUnpackedBytes;
+
+    /// <summary>The default of <see cref="MaxUnpackedBytes"/>.</summary>
+    public const long DefaultMaxUnpackedBytes = 16L << 30;
+
     /// <summary>The platform of this machine, as images name it (linux/amd64, linux/arm64, ...).</summary>
     public static Platform CurrentPlatform()
     {
@@ -83,9 +92,10 @@ public sealed class ImageUnpacker
 
         try
         {
+            var budget = MaxUnpackedBytes;
             foreach (var layer in manifest.Layers)
             {
-                await ApplyLayerAsync(source, layer, temp, OwnerOnly, cancellationToken);
+                budget -= await ApplyLayerAsync(source, layer, temp, OwnerOnly, budget, cancellationToken);
             }
 
             try
@@ -140,16 +150,17 @@ public sealed class ImageUnpacker
         return (manifest, config);
     }
 
-    private static async Task ApplyLayerAsync(IImageSource source, Descriptor layer, string root, bool ownerOnly, CancellationToken ct)
+    private static async Task<long> ApplyLayerAsync(IImageSource source, Descriptor layer, string root, bool ownerOnly, long budget, CancellationToken ct)
     {
         var compressed = LayerExtractor.IsCompressed(layer);
         await using var blob = await source.OpenBlobAsync(layer, ct);
         try
         {
-            await LayerExtractor.ExtractAsync(blob, compressed, layer, root, ct, ownerOnly);
+            return await LayerExtractor.ExtractAsync(blob, compressed, layer, root, budget, ct, ownerOnly);
         }
-        catch (InvalidDataException e)
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException)
         {
+            // A gzip or tar cut short or garbled: its digest may match (the bytes are what the descriptor says), its content is no layer.
             throw ImageErrors.DigestMismatch($"Layer {layer.Digest} of {source.Name}", $"a valid {layer.MediaType}", $"content that does not read as one ({e.Message})");
         }
     }

@@ -1,5 +1,6 @@
 using System.Formats.Tar;
 using System.IO.Compression;
+using System.Net.Http;
 using FormatsTarEntry = System.Formats.Tar.TarEntry;
 
 namespace Immutable.Build.Images;
@@ -28,24 +29,40 @@ internal static class LayerExtractor
     /// <summary>
     /// Extracts the layer <paramref name="blob"/> into <paramref name="root"/>, reading the blob to its end so that its
     /// digest is checked. <paramref name="ownerOnly"/>: folders 0700 and files without group and other bits (their own
-    /// executable bits kept), for a release unpacked into the state directory.
+    /// executable bits kept), for a release unpacked into the state directory. <paramref name="budget"/>: the bytes
+    /// the layer's tar may still have, counted after decompression (IMB3030 past it); returns the bytes it had.
     /// </summary>
-    public static async Task ExtractAsync(Stream blob, bool compressed, Descriptor layer, string root, CancellationToken ct, bool ownerOnly = false)
+    public static async Task<long> ExtractAsync(Stream blob, bool compressed, Descriptor layer, string root, long budget, CancellationToken ct, bool ownerOnly = false)
     {
-        await using (var tar = compressed ? new GZipStream(blob, CompressionMode.Decompress, leaveOpen: true) : (Stream)new NonClosingStream(blob))
+        long used;
+        await using (var gzip = compressed ? new GZipStream(blob, CompressionMode.Decompress, leaveOpen: true) : null)
         {
+            // Counted after decompression: a small gzip of zeros or a tar header claiming terabytes is stopped at the budget.
+            var tar = new BudgetStream(gzip ?? blob, budget, layer.Digest);
             var writtenHere = new HashSet<string>(StringComparer.Ordinal);
-            using var reader = new TarReader(tar, leaveOpen: true);
-            while (await reader.GetNextEntryAsync(copyData: false, ct) is { } entry)
+            using (var reader = new TarReader(tar, leaveOpen: true))
             {
-                await ApplyEntryAsync(layer.Digest, entry, root, writtenHere, ownerOnly, ct);
+                while (await reader.GetNextEntryAsync(copyData: false, ct) is { } entry)
+                {
+                    try
+                    {
+                        await ApplyEntryAsync(layer.Digest, entry, root, writtenHere, ownerOnly, ct);
+                    }
+                    catch (Exception e) when (e is UnauthorizedAccessException or IOException and not EndOfStreamException and not HttpIOException)
+                    {
+                        // The file system's refusal (a name too long, a full disk), not the blob's: the blob's own failures pass.
+                        throw ImageErrors.EntryUnwritable(layer.Digest, entry.Name, e);
+                    }
+                }
             }
 
             // The tar ends before its stream does (padding blocks); reading to the end is what makes the digest check run.
             await tar.CopyToAsync(Stream.Null, ct);
+            used = tar.BytesRead;
         }
 
         await blob.CopyToAsync(Stream.Null, ct);
+        return used;
     }
 
     private static async Task ApplyEntryAsync(string layer, FormatsTarEntry entry, string root, HashSet<string> writtenHere, bool ownerOnly, CancellationToken ct)
@@ -243,9 +260,11 @@ internal static class LayerExtractor
         }
     }
 
-    /// <summary>Lets an uncompressed layer be read through the same code path without closing the blob stream.</summary>
-    private sealed class NonClosingStream(Stream inner) : Stream
+    /// <summary>Reads a layer's tar without closing the blob under it, and stops it at the unpack budget.</summary>
+    private sealed class BudgetStream(Stream inner, long budget, string layer) : Stream
     {
+        public long BytesRead { get; private set; }
+
         public override bool CanRead => true;
 
         public override bool CanSeek => false;
@@ -260,15 +279,15 @@ internal static class LayerExtractor
             set => throw new NotSupportedException();
         }
 
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
 
-        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+        public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            inner.ReadAsync(buffer, offset, count, cancellationToken);
+        public override async Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Count(await inner.ReadAsync(buffer.AsMemory(offset, count), cancellationToken));
 
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            inner.ReadAsync(buffer, cancellationToken);
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Count(await inner.ReadAsync(buffer, cancellationToken));
 
         public override void Flush()
         {
@@ -279,5 +298,11 @@ internal static class LayerExtractor
         public override void SetLength(long value) => throw new NotSupportedException();
 
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        private int Count(int read)
+        {
+            BytesRead += read;
+            return BytesRead > budget ? throw ImageErrors.TooLarge(layer, budget) : read;
+        }
     }
 }

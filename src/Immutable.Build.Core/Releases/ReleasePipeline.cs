@@ -61,6 +61,8 @@ public static class ReleasePipeline
             revision = SourceRevisionReader.Read(new SourceRevisionOptions(request.ProjectDirectory, request.SourceRevision, request.EnvironmentVariables));
             Phase("read source revision");
             ReleaseSettings.Validate(request.UserTags, request.MovingTags, request.TagPolicy, repository: null);
+            ReleaseSettings.ValidateAppName(request.AppName);
+            ReleaseSettings.ValidateImage(request);
             policy = ReleaseTags.ParsePolicy(request.TagPolicy);
             format = ParseFormat(request.ImageFormat);
             log.Detail($"source revision {revision.Commit} ({revision.Origin}{(revision.IsDirty ? ", dirty" : "")}), image time {ImageAssembler.FormatTime(revision.CommitTime)}");

@@ -34,7 +34,17 @@ public static class SourceRevisionReader
         ArgumentNullException.ThrowIfNull(options);
         string? Env(string name) => (options.Environment is null ? System.Environment.GetEnvironmentVariable(name) : options.Environment.GetValueOrDefault(name)) is { Length: > 0 } v ? v.Trim() : null;
 
-        SourceRevision? fromGit = TryReadGit(options);
+        SourceRevision? fromGit = TryReadGit(options, out var gitTop);
+        if (options.ExplicitRevision is not { Length: > 0 } && Env("GIT_DIR") is null && NearestDotGit(options.Directory) is { } dotGit
+            && !string.Equals(RealPath(Path.GetDirectoryName(dotGit)!), gitTop is null ? null : RealPath(gitTop), StringComparison.Ordinal))
+        {
+            // Git skips a .git it cannot read and walks on up: the commit it gives would be another repository's.
+            throw new ImmutableBuildException(
+                VersioningErrors.UnreadableRepository,
+                $"{dotGit} is not a repository git can read (a corrupt HEAD, or a .git file pointing at a folder that is gone){(gitTop is null ? "" : $", so git answers for the enclosing repository {gitTop} instead")}. Repair it (for a corrupt HEAD: `git symbolic-ref HEAD refs/heads/main`; for a worktree or submodule: `git worktree repair` or `git submodule update --init`), remove that .git, or pass -p:ImmutableSourceRevision=<commit sha>.");
+        }
+
+
         if (options.ExplicitRevision is { Length: > 0 } explicitRevision)
         {
             var commit = explicitRevision.Trim().ToLowerInvariant();
@@ -57,6 +67,13 @@ public static class SourceRevisionReader
             {
                 return new SourceRevision(value.ToLowerInvariant(), false, SourceDateEpoch(Env) ?? DateTimeOffset.UnixEpoch, null, RevisionOrigin.CiVariable, variable);
             }
+        }
+
+        if (gitTop is not null)
+        {
+            throw new ImmutableBuildException(
+                "IMB1001",
+                $"Cannot tell which commit '{options.Directory}' is built from: it is in the git repository {gitTop}, whose HEAD names no commit (none yet, or one that is missing), and no CI commit variable ({string.Join(", ", CiCommitVariables.Take(3))}, ...) is set. Commit the project, or pass -p:ImmutableSourceRevision=<commit sha>.");
         }
 
         throw new ImmutableBuildException(
@@ -132,8 +149,41 @@ public static class SourceRevisionReader
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : null;
 
-    private static SourceRevision? TryReadGit(SourceRevisionOptions options)
+    /// <summary>The nearest .git (folder or file) at or above <paramref name="directory"/>, as the file system has it.</summary>
+    private static string? NearestDotGit(string directory)
     {
+        for (var current = Path.GetFullPath(directory); current is not null; current = Path.GetDirectoryName(current))
+        {
+            var candidate = Path.Combine(current, ".git");
+            if (Path.Exists(candidate))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>The path with every symbolic link along it resolved, as git prints its toplevel.</summary>
+    private static string RealPath(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var current = Path.GetPathRoot(full)!;
+        foreach (var segment in full[current.Length..].Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries))
+        {
+            current = Path.Combine(current, segment);
+            if (new DirectoryInfo(current).ResolveLinkTarget(returnFinalTarget: true) is { } target)
+            {
+                current = target.FullName;
+            }
+        }
+
+        return current;
+    }
+
+    private static SourceRevision? TryReadGit(SourceRevisionOptions options, out string? top)
+    {
+        top = Git(options, "rev-parse", "--show-toplevel") is { Length: > 0 } t ? Path.GetFullPath(t) : null;
         var head = Git(options, "rev-parse", "--verify", "-q", "HEAD^{commit}");
         if (head is null || !IsSha(head))
         {

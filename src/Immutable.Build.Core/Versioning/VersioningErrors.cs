@@ -27,6 +27,12 @@ public static class VersioningErrors
         "Use letters, digits, '_', '.' and '-', starting with a letter, digit or '_', at most 128 characters.")]
     public const string InvalidTag = "IMB1004";
 
+    /// <summary>A .git that git does not read, so git would answer for an enclosing repository or for none.</summary>
+    [ErrorCode(
+        "The project's folder (or one above it) holds a .git that git cannot read as a repository: a corrupt HEAD, or a .git file pointing at a folder that is gone. Git would skip it and name the commit of an enclosing repository, or none.",
+        "Repair the repository (for a corrupt HEAD: `git symbolic-ref HEAD refs/heads/main`; for a worktree or submodule: `git worktree repair` or `git submodule update --init`), or remove that .git; or pass -p:ImmutableSourceRevision=<commit sha>.")]
+    public const string UnreadableRepository = "IMB1033";
+
     /// <summary>Warning: a user tag is a moving name, so it was pushed as a moving tag, not as the release id.</summary>
     [ErrorCode(
         "ContainerImageTag or ContainerImageTags holds a moving name (latest, stable, edge, a branch such as main or the one being built, or a partial version such as 1 or 1.2); such a name cannot identify one release.",
