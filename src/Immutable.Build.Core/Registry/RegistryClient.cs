@@ -80,9 +80,14 @@ public sealed partial class RegistryClient : IDisposable
     /// The manifest exactly as stored, or null when it does not exist. Fetched by digest, the bytes
     /// are verified against it; fetched by tag, against the digest the registry reports.
     /// </summary>
-    public async Task<RegistryManifest?> TryGetManifestAsync(string repository, string reference, CancellationToken cancellationToken = default)
+    public Task<RegistryManifest?> TryGetManifestAsync(string repository, string reference, CancellationToken cancellationToken = default)
     {
         var uri = ManifestUri(repository, reference);
+        return _transport.RetryCutBodyAsync($"GET manifest {repository}:{reference}", ct => TryGetManifestOnceAsync(repository, reference, uri, ct), cancellationToken);
+    }
+
+    private async Task<RegistryManifest?> TryGetManifestOnceAsync(string repository, string reference, Uri uri, CancellationToken cancellationToken)
+    {
         using var response = await _transport.SendAsync(() => ManifestRequest(HttpMethod.Get, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {

@@ -303,9 +303,31 @@ internal sealed class RegistryTransport : IDisposable
             throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with {response.Content.Headers.ContentLength} bytes, more than the {limit} this client accepts.");
         }
 
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+        await using var stream = Body(await response.Content.ReadAsStreamAsync(cancellationToken), what);
         return await ReadAtMostAsync(stream, limit, () => RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with more than the {limit} bytes this client accepts."), cancellationToken);
     }
+
+    /// <summary>A response body whose reads fail with IMB2001 (marked <see cref="BodyCutException"/>) when the answer is cut off.</summary>
+    public Stream Body(Stream stream, string what) => new ResponseBodyStream(stream, (read, cut) => RegistryErrors.Error(
+        RegistryErrors.Unreachable,
+        $"{Registry} broke off its answer to {what} after {read} bytes: {Secrets.Redact(Reason(cut.InnerException ?? cut))}. The connection to the registry, or a proxy in front of it, is dropping: retry, and check the network and the registry's logs.",
+        cut));
+
+    /// <summary>
+    /// Runs an exchange that reads its answer's body to the end after the transport's own retries are over: a body cut off
+    /// mid-way (IMB2001 from <see cref="Body"/>) is asked for again, with the same attempts and backoff as a failed request.
+    /// </summary>
+    public Task<T> RetryCutBodyAsync<T>(string what, Func<CancellationToken, Task<T>> exchange, CancellationToken cancellationToken) =>
+        Retry.RunAsync(
+            RetryPolicy,
+            Options.TimeProvider,
+            (_, ct) => exchange(ct),
+            outcome => ValueTask.FromResult(IsCutBody(outcome.Error) ? RetryDecision.Retry(outcome.Error!.Message) : RetryDecision.Stop),
+            cancellationToken,
+            (outcome, delay, _) => LogLine($"the answer to {what} from {Registry} was cut off; asking again in {delay.TotalSeconds:0.0} s (attempt {outcome.Attempt + 1} of {outcome.MaxAttempts})"));
+
+    /// <summary>True for the IMB2001 of a body cut off after its headers arrived.</summary>
+    public static bool IsCutBody(Exception? e) => e is ImmutableBuildException { Code: RegistryErrors.Unreachable, InnerException: BodyCutException };
 
     /// <summary>Reads a whole stream into memory, failing with <paramref name="tooLarge"/> as soon as it passes <paramref name="limit"/> bytes (a length header can lie).</summary>
     internal static async Task<byte[]> ReadAtMostAsync(Stream stream, long limit, Func<Exception> tooLarge, CancellationToken cancellationToken)
