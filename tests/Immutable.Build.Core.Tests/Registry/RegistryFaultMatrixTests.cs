@@ -168,6 +168,13 @@ public sealed class RegistryFaultMatrixTests(RegistryFixture registry, BasicAuth
             }
         }
 
+        // Only the tag: a lease left behind would hold every other publisher off until it went stale.
+        var tags = await direct.ListTagsAsync(repository);
+        if (tags.Any(t => t != Tag))
+        {
+            return $"the repository is left with tags [{string.Join(", ", tags)}]";
+        }
+
         if (pushed is { } digest)
         {
             if (tag?.Digest != digest || digest != expected)
