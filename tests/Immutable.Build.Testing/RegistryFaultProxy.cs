@@ -142,6 +142,12 @@ public sealed class RegistryFaultProxy : IAsyncDisposable
     /// <summary>True when the registry behind wants credentials, so a request without them is an auth challenge.</summary>
     public bool UpstreamRequiresAuth { get; set; }
 
+    /// <summary>
+    /// A hostile answer of the proxy's own for a request (given its kind, method and path with query), instead of the
+    /// registry's; null forwards it (or applies the fault plan). Every answer given counts in <see cref="Injected"/>.
+    /// </summary>
+    public Func<RegistryRequestKind, string, string, HostileAnswer?>? Answer { get; set; }
+
     /// <summary>How long a stalled answer is held at most when the client does not hang up first.</summary>
     public TimeSpan StallLimit { get; set; } = TimeSpan.FromSeconds(30);
 
@@ -257,6 +263,18 @@ public sealed class RegistryFaultProxy : IAsyncDisposable
             }
 
             var kind = Classify(request.Method, request.Target, request.Header("Authorization") is not null);
+            if (Answer?.Invoke(kind, request.Method, request.Target) is { } hostile)
+            {
+                Interlocked.Increment(ref _injected);
+                lock (_log)
+                {
+                    _log.Add($"{kind} {request.Method} {request.Target.Split('?')[0]}: hostile {hostile.Status}");
+                }
+
+                await WriteHostileAsync(stream, request, hostile);
+                return;
+            }
+
             var fault = Take(kind, request);
             lock (_log)
             {
@@ -440,6 +458,25 @@ public sealed class RegistryFaultProxy : IAsyncDisposable
         await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), _stop.Token);
     }
 
+    private async Task WriteHostileAsync(NetworkStream stream, ProxiedRequest request, HostileAnswer answer)
+    {
+        var head = new StringBuilder();
+        head.Append(System.Globalization.CultureInfo.InvariantCulture, $"HTTP/1.1 {answer.Status} Hostile\r\nContent-Length: {answer.Body.Length}\r\nConnection: close\r\n");
+        foreach (var (name, value) in answer.Headers)
+        {
+            head.Append(name).Append(": ").Append(value.Replace("{proxy}", Address, StringComparison.Ordinal)).Append("\r\n");
+        }
+
+        head.Append("\r\n");
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString()), _stop.Token);
+        if (request.Method != "HEAD")
+        {
+            await stream.WriteAsync(answer.Body, _stop.Token);
+        }
+
+        await stream.FlushAsync(_stop.Token);
+    }
+
     private async Task WriteErrorAsync(NetworkStream stream, int status, string reason, string code, (string Name, string Value)[] headers)
     {
         var body = Encoding.UTF8.GetBytes($"{{\"errors\":[{{\"code\":\"{code}\",\"message\":\"injected by the fault proxy\"}}]}}");
@@ -480,6 +517,9 @@ public sealed class RegistryFaultProxy : IAsyncDisposable
         }
     }
 }
+
+/// <summary>An answer the proxy makes up: a status, headers (<c>{proxy}</c> in a value becomes the proxy's host:port) and a body.</summary>
+public sealed record HostileAnswer(int Status, IReadOnlyList<(string Name, string Value)> Headers, byte[] Body);
 
 /// <summary>One HTTP/1.1 request read off a socket: request line, headers, and a Content-Length body.</summary>
 internal sealed record ProxiedRequest(string Method, string Target, IReadOnlyList<(string Name, string Value)> Headers, byte[] Body)

@@ -14,7 +14,8 @@ namespace Immutable.Build.Registry;
 /// </summary>
 public sealed partial class RegistryClient : IDisposable
 {
-    private const int MaxManifestBytes = 8 * 1024 * 1024;
+    // The OCI distribution spec's limit: registries need not accept more, and a larger answer is not an image manifest.
+    private const int MaxManifestBytes = 4 * 1024 * 1024;
 
     private static readonly string[] ManifestMediaTypes =
     [

@@ -18,7 +18,7 @@ namespace Immutable.Build.Core.Tests.Registry;
 public sealed class RegistryFaultMatrixTests(RegistryFixture registry, BasicAuthRegistryFixture authRegistry) : IClassFixture<BasicAuthRegistryFixture>
 {
     private const string Tag = "1.0.0";
-    private const string BaseTag = "1";
+    internal const string BaseTag = "1";
     private const int Parallel = 6;
 
     /// <summary>What one case may take: the slowest permanent fault is a stall on every attempt of every upload restart.</summary>
@@ -26,7 +26,7 @@ public sealed class RegistryFaultMatrixTests(RegistryFixture registry, BasicAuth
 
     private static readonly RegistryFault[] Faults = Enum.GetValues<RegistryFault>();
     private static readonly int[] Counts = [1, FaultPlan.Always];
-    private static readonly RepositoryLeaseTiming QuickLease = new(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
+    internal static readonly RepositoryLeaseTiming QuickLease = new(TimeSpan.FromMilliseconds(50), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
     private static readonly SemaphoreSlim BaseGate = new(1, 1);
     private static readonly Dictionary<string, (string Repository, IReadOnlySet<string> Layers)> Bases = [];
 
@@ -217,7 +217,7 @@ public sealed class RegistryFaultMatrixTests(RegistryFixture registry, BasicAuth
         _ => ["success", RegistryErrors.Unreachable],
     };
 
-    private static RegistryClientOptions FaultOptions(RegistryCredential? credential, List<string> log) => new()
+    internal static RegistryClientOptions FaultOptions(RegistryCredential? credential, List<string> log) => new()
     {
         Credential = credential,
         Credentials = new RegistryCredentials(_ => null),
@@ -236,7 +236,7 @@ public sealed class RegistryFaultMatrixTests(RegistryFixture registry, BasicAuth
     };
 
     /// <summary>The base image, pushed once per registry straight to it (not through any proxy).</summary>
-    private static async Task<(string Repository, IReadOnlySet<string> Layers)> BaseAsync(string upstream, RegistryCredential? credential, CancellationToken ct)
+    internal static async Task<(string Repository, IReadOnlySet<string> Layers)> BaseAsync(string upstream, RegistryCredential? credential, CancellationToken ct)
     {
         await BaseGate.WaitAsync(ct);
         try
@@ -259,7 +259,7 @@ public sealed class RegistryFaultMatrixTests(RegistryFixture registry, BasicAuth
     }
 
     /// <summary>An app image on <paramref name="baseImage"/>: its layers (mountable from the base's repository or not), one new 4 KiB layer, a new config.</summary>
-    private static ImageContent OnBase(BaseImage baseImage, bool mount) =>
+    internal static ImageContent OnBase(BaseImage baseImage, bool mount) =>
         Assemble(
             baseImage.Layers.Select(d => new BlobContent(d, () => baseImage.OpenLayer(d), mount ? baseImage.Repository : null)).ToList(),
             [Random(4096)],
