@@ -13,6 +13,9 @@ namespace Immutable.Build.Registry;
 internal sealed class RegistryAuthenticator
 {
     private const string ClientId = "immutable-build";
+
+    // A token answer is a few KiB of JSON; anything far larger is a page or a file, and is not read into memory.
+    private const int MaxTokenAnswerBytes = 1024 * 1024;
     private readonly RegistryTransport _client;
     private readonly object _gate = new();
     private readonly List<CachedToken> _tokens = [];
@@ -124,13 +127,13 @@ internal sealed class RegistryAuthenticator
         _client.LogLine($"authenticating to {_client.Registry}: requesting {what}{(credential is null ? " anonymously" : " as " + credential.Username)}");
 
         var response = credential?.IdentityToken is { } refreshToken
-            ? await _client.SendRawAsync(() => OAuthRequest(realm, challenge.Service, scope, refreshToken), HttpCompletionOption.ResponseContentRead, cancellationToken)
+            ? await _client.SendRawAsync(() => OAuthRequest(realm, challenge.Service, scope, refreshToken), HttpCompletionOption.ResponseHeadersRead, cancellationToken)
             : null;
         if (response is null || response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.MethodNotAllowed)
         {
             // Token services without the OAuth2 endpoint take the identity token as a Basic password (spec: fall back to GET on 404).
             response?.Dispose();
-            response = await _client.SendRawAsync(() => TokenRequest(realm, challenge.Service, scope, credential), HttpCompletionOption.ResponseContentRead, cancellationToken);
+            response = await _client.SendRawAsync(() => TokenRequest(realm, challenge.Service, scope, credential), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         }
 
         using (response)
@@ -150,7 +153,7 @@ internal sealed class RegistryAuthenticator
             TokenResponse? token;
             try
             {
-                var body = await response.Content.ReadAsByteArrayAsync(cancellationToken);
+                var body = await _client.ReadBoundedAsync(response, MaxTokenAnswerBytes, "the token request", cancellationToken);
                 token = JsonSerializer.Deserialize(body, RegistryJsonContext.Default.TokenResponse);
             }
             catch (JsonException)

@@ -43,7 +43,7 @@ public sealed partial class RegistryClient
             }
 
             await _transport.EnsureSuccessAsync(response, $"GET blob {repository}@{digest}", cancellationToken);
-            var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
+            var stream = _transport.Body(await response.Content.ReadAsStreamAsync(cancellationToken), $"GET blob {repository}@{digest}");
             return new DigestVerifyingStream(stream, digest, response.Content.Headers.ContentLength, m => _transport.Mismatch($"blob {repository}@{digest}", m.Reason), response);
         }
         catch
@@ -54,11 +54,15 @@ public sealed partial class RegistryClient
     }
 
     /// <summary>Reads a whole blob (a config, a small layer) into memory, verified; throws IMB2009 above <paramref name="maxBytes"/>.</summary>
-    public async Task<byte[]> GetBlobBytesAsync(string repository, Digest digest, long maxBytes = 64L * 1024 * 1024, CancellationToken cancellationToken = default)
-    {
-        await using var stream = await GetBlobAsync(repository, digest, cancellationToken);
-        return await RegistryTransport.ReadAtMostAsync(stream, maxBytes, () => RegistryErrors.Error(RegistryErrors.RequestRejected, $"Blob {repository}@{digest} is larger than the {maxBytes} bytes expected here."), cancellationToken);
-    }
+    public Task<byte[]> GetBlobBytesAsync(string repository, Digest digest, long maxBytes = 64L * 1024 * 1024, CancellationToken cancellationToken = default) =>
+        _transport.RetryCutBodyAsync(
+            $"GET blob {repository}@{digest}",
+            async ct =>
+            {
+                await using var stream = await GetBlobAsync(repository, digest, ct);
+                return await RegistryTransport.ReadAtMostAsync(stream, maxBytes, () => RegistryErrors.Error(RegistryErrors.RequestRejected, $"Blob {repository}@{digest} is larger than the {maxBytes} bytes expected here."), ct);
+            },
+            cancellationToken);
 
     /// <summary>
     /// Asks the registry to link a blob from another repository of the same registry (no bytes

@@ -14,7 +14,8 @@ namespace Immutable.Build.Registry;
 /// </summary>
 public sealed partial class RegistryClient : IDisposable
 {
-    private const int MaxManifestBytes = 8 * 1024 * 1024;
+    // The OCI distribution spec's limit: registries need not accept more, and a larger answer is not an image manifest.
+    private const int MaxManifestBytes = 4 * 1024 * 1024;
 
     private static readonly string[] ManifestMediaTypes =
     [
@@ -80,9 +81,14 @@ public sealed partial class RegistryClient : IDisposable
     /// The manifest exactly as stored, or null when it does not exist. Fetched by digest, the bytes
     /// are verified against it; fetched by tag, against the digest the registry reports.
     /// </summary>
-    public async Task<RegistryManifest?> TryGetManifestAsync(string repository, string reference, CancellationToken cancellationToken = default)
+    public Task<RegistryManifest?> TryGetManifestAsync(string repository, string reference, CancellationToken cancellationToken = default)
     {
         var uri = ManifestUri(repository, reference);
+        return _transport.RetryCutBodyAsync($"GET manifest {repository}:{reference}", ct => TryGetManifestOnceAsync(repository, reference, uri, ct), cancellationToken);
+    }
+
+    private async Task<RegistryManifest?> TryGetManifestOnceAsync(string repository, string reference, Uri uri, CancellationToken cancellationToken)
+    {
         using var response = await _transport.SendAsync(() => ManifestRequest(HttpMethod.Get, uri), ScopeSet.Pull(repository), HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
@@ -118,24 +124,55 @@ public sealed partial class RegistryClient : IDisposable
             throw RegistryErrors.Error(RegistryErrors.LocalContentMismatch, $"The manifest to push as {repository}@{reference} has digest {digest}. Publish again.");
         }
 
-        using var response = await _transport.SendAsync(
-            () =>
-            {
-                var content = new ByteArrayContent(manifest);
-                content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
-                return new HttpRequestMessage(HttpMethod.Put, uri) { Content = content };
-            },
-            ScopeSet.Push(repository),
-            HttpCompletionOption.ResponseContentRead,
-            cancellationToken);
-        await _transport.EnsureSuccessAsync(response, $"PUT manifest {repository}:{reference}", cancellationToken);
-        if (RegistryTransport.Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var stored) && stored != digest)
+        HttpResponseMessage response;
+        try
         {
-            throw _transport.Mismatch($"manifest {repository}:{reference}", $"it stored {stored}");
+            response = await _transport.SendAsync(
+                () =>
+                {
+                    var content = new ByteArrayContent(manifest);
+                    content.Headers.ContentType = new MediaTypeHeaderValue(mediaType);
+                    return new HttpRequestMessage(HttpMethod.Put, uri) { Content = content };
+                },
+                ScopeSet.Push(repository),
+                HttpCompletionOption.ResponseContentRead,
+                cancellationToken);
+        }
+        catch (ImmutableBuildException e) when (e.Code == RegistryErrors.Unreachable)
+        {
+            // A reset or a timeout after the registry stored the manifest loses only the answer: the reference tells.
+            if (await StoredQuietlyAsync(repository, reference, digest, cancellationToken))
+            {
+                _transport.LogLine($"the answer to PUT manifest {repository}:{reference} was lost, but {Registry} holds {digest} under it");
+                return digest;
+            }
+
+            throw;
+        }
+
+        using (response)
+        {
+            await _transport.EnsureSuccessAsync(response, $"PUT manifest {repository}:{reference}", cancellationToken);
+            if (RegistryTransport.Header(response, "Docker-Content-Digest") is { } reported && Digest.TryParse(reported, out var stored) && stored != digest)
+            {
+                throw _transport.Mismatch($"manifest {repository}:{reference}", $"it stored {stored}");
+            }
         }
 
         _transport.LogLine($"manifest {digest} stored as {Registry}/{repository}{(Digest.TryParse(reference, out _) ? "@" : ":")}{reference}");
         return digest;
+    }
+
+    private async Task<bool> StoredQuietlyAsync(string repository, string reference, Digest digest, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return (await HeadManifestAsync(repository, reference, cancellationToken))?.Digest == digest;
+        }
+        catch (ImmutableBuildException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Deletes a manifest by digest; false when it did not exist. Throws IMB2019 when the registry does not allow deletes.</summary>

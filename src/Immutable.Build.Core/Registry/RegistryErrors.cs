@@ -137,6 +137,24 @@ public static class RegistryErrors
         "Publish again once the other publish ends; a lease left by a killed publisher is taken over once it has stood unchanged for 30 s.")]
     public const string LeaseUnavailable = "IMB2022";
 
+    /// <summary>A registry answer was larger than the client accepts.</summary>
+    [ErrorCode(
+        "The registry (or its token service) answered with a document larger than this client accepts: a manifest or index above 4 MiB (the OCI limit), a token answer above 1 MiB.",
+        "Check what the registry serves under that reference: a real image manifest is a few KiB. A proxy or a misconfigured registry answering with a page or a file instead is the usual cause.")]
+    public const string AnswerTooLarge = "IMB2030";
+
+    /// <summary>An upload location names another host.</summary>
+    [ErrorCode(
+        "The registry answered an upload with a Location on another host (or scheme or port) than the registry itself; the client does not follow it, so no content or credentials go there.",
+        "Fix the registry's externally visible address (http.host for a distribution registry, the proxy's forwarded host headers) so its upload locations name the registry, or push to the address it names.")]
+    public const string ForeignLocation = "IMB2031";
+
+    /// <summary>Redirects that never end or cannot be followed.</summary>
+    [ErrorCode(
+        "The registry kept redirecting (a loop, or more than 5 hops), or redirected where the client may not follow (HTTPS to plain HTTP).",
+        "Fix the redirect configuration of the registry or of the proxy or storage in front of it.")]
+    public const string RedirectLoop = "IMB2032";
+
     /// <summary>Warning: a tag was overwritten on purpose.</summary>
     [ErrorCode(
         "A tag was overwritten because ImmutableAllowTagOverwrite=true.",

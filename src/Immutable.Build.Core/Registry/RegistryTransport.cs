@@ -13,6 +13,7 @@ namespace Immutable.Build.Registry;
 internal sealed class RegistryTransport : IDisposable
 {
     private const int MaxErrorBodyBytes = 64 * 1024;
+    private const int MaxRedirects = 5;
 
     private static readonly ProductInfoHeaderValue UserAgent = new(
         "Immutable.Build",
@@ -39,6 +40,7 @@ internal sealed class RegistryTransport : IDisposable
             ConnectTimeout = Options.ConnectTimeout,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5),
             AllowAutoRedirect = true,
+            MaxAutomaticRedirections = MaxRedirects,
             AutomaticDecompression = DecompressionMethods.None,
         };
         if (Options.WrapHandler is { } wrap)
@@ -161,6 +163,14 @@ internal sealed class RegistryTransport : IDisposable
             return;
         }
 
+        if ((int)response.StatusCode is >= 300 and < 400)
+        {
+            // The handler follows up to MaxRedirects hops; a 3xx that reaches here is a loop or a hop it refused to take.
+            throw RegistryErrors.Error(
+                RegistryErrors.RedirectLoop,
+                $"{Registry} answered {what} with {(int)response.StatusCode} {response.ReasonPhrase} after following up to {MaxRedirects} redirects{(response.Headers.Location is { } to ? $" (last to {to.GetLeftPart(UriPartial.Path)})" : "")}: the redirects loop, go on too long, or lead from HTTPS to plain HTTP. Fix the redirect configuration of the registry or of the proxy or storage in front of it.");
+        }
+
         var detail = await ErrorDetailAsync(response, cancellationToken);
         if (detail.Contains("DIGEST_INVALID", StringComparison.Ordinal))
         {
@@ -180,10 +190,30 @@ internal sealed class RegistryTransport : IDisposable
         response.Headers.NonValidated.TryGetValues(name, out var values) ? values.FirstOrDefault()?.Trim() :
         response.Content.Headers.NonValidated.TryGetValues(name, out var contentValues) ? contentValues.FirstOrDefault()?.Trim() : null;
 
-    public Uri Resolve(Uri? location, string what) =>
-        location is null
-            ? throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} without a Location header. Check that {Registry} is an OCI distribution registry.")
-            : location.IsAbsoluteUri ? location : new Uri(BaseAddress, location);
+    /// <summary>
+    /// Where an upload goes next. Only to the registry itself: a session Location on another host, scheme or port is
+    /// refused (IMB2031) before anything connects there, so a hostile or misconfigured answer cannot send the image, the
+    /// credentials or even a DNS query elsewhere.
+    /// </summary>
+    public Uri Resolve(Uri? location, string what)
+    {
+        if (location is null)
+        {
+            throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} without a Location header. Check that {Registry} is an OCI distribution registry.");
+        }
+
+        var target = location.IsAbsoluteUri ? location : new Uri(BaseAddress, location);
+        if (!string.Equals(target.Scheme, BaseAddress.Scheme, StringComparison.OrdinalIgnoreCase)
+            || !string.Equals(target.IdnHost, BaseAddress.IdnHost, StringComparison.OrdinalIgnoreCase)
+            || target.Port != BaseAddress.Port)
+        {
+            throw RegistryErrors.Error(
+                RegistryErrors.ForeignLocation,
+                $"{Registry} answered {what} with a Location on {target.Scheme}://{target.Authority}, not on the registry ({BaseAddress.Scheme}://{BaseAddress.Authority}); it was not followed and nothing was sent there. Fix the registry's externally visible address (http.host for a distribution registry, or the forwarded host headers of a proxy in front of it).");
+        }
+
+        return target;
+    }
 
     /// <summary>Whether to try a request again: transient statuses and network failures until the last attempt, which becomes IMB2002 or IMB2001.</summary>
     private async ValueTask<RetryDecision> DecideAsync(RetryOutcome<HttpResponseMessage> outcome, string what, CancellationToken cancellationToken)
@@ -300,12 +330,38 @@ internal sealed class RegistryTransport : IDisposable
     {
         if (response.Content.Headers.ContentLength > limit)
         {
-            throw RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with {response.Content.Headers.ContentLength} bytes, more than the {limit} this client accepts.");
+            throw TooLarge(what, limit);
         }
 
-        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken);
-        return await ReadAtMostAsync(stream, limit, () => RegistryErrors.Error(RegistryErrors.RequestRejected, $"{Registry} answered {what} with more than the {limit} bytes this client accepts."), cancellationToken);
+        await using var stream = Body(await response.Content.ReadAsStreamAsync(cancellationToken), what);
+        return await ReadAtMostAsync(stream, limit, () => TooLarge(what, limit), cancellationToken);
     }
+
+    private ImmutableBuildException TooLarge(string what, int limit) => RegistryErrors.Error(
+        RegistryErrors.AnswerTooLarge,
+        $"{Registry} answered {what} with more than the {RegistryClient.FormatSize(limit)} this client accepts. Check what the registry serves there: a real answer is a few KiB; a proxy or misconfigured registry serving a page or a file instead is the usual cause.");
+
+    /// <summary>A response body whose reads fail with IMB2001 (marked <see cref="BodyCutException"/>) when the answer is cut off.</summary>
+    public Stream Body(Stream stream, string what) => new ResponseBodyStream(stream, (read, cut) => RegistryErrors.Error(
+        RegistryErrors.Unreachable,
+        $"{Registry} broke off its answer to {what} after {read} bytes: {Secrets.Redact(Reason(cut.InnerException ?? cut))}. The connection to the registry, or a proxy in front of it, is dropping: retry, and check the network and the registry's logs.",
+        cut));
+
+    /// <summary>
+    /// Runs an exchange that reads its answer's body to the end after the transport's own retries are over: a body cut off
+    /// mid-way (IMB2001 from <see cref="Body"/>) is asked for again, with the same attempts and backoff as a failed request.
+    /// </summary>
+    public Task<T> RetryCutBodyAsync<T>(string what, Func<CancellationToken, Task<T>> exchange, CancellationToken cancellationToken) =>
+        Retry.RunAsync(
+            RetryPolicy,
+            Options.TimeProvider,
+            (_, ct) => exchange(ct),
+            outcome => ValueTask.FromResult(IsCutBody(outcome.Error) ? RetryDecision.Retry(outcome.Error!.Message) : RetryDecision.Stop),
+            cancellationToken,
+            (outcome, delay, _) => LogLine($"the answer to {what} from {Registry} was cut off; asking again in {delay.TotalSeconds:0.0} s (attempt {outcome.Attempt + 1} of {outcome.MaxAttempts})"));
+
+    /// <summary>True for the IMB2001 of a body cut off after its headers arrived.</summary>
+    public static bool IsCutBody(Exception? e) => e is ImmutableBuildException { Code: RegistryErrors.Unreachable, InnerException: BodyCutException };
 
     /// <summary>Reads a whole stream into memory, failing with <paramref name="tooLarge"/> as soon as it passes <paramref name="limit"/> bytes (a length header can lie).</summary>
     internal static async Task<byte[]> ReadAtMostAsync(Stream stream, long limit, Func<Exception> tooLarge, CancellationToken cancellationToken)

@@ -76,11 +76,22 @@ internal sealed class RepositoryLease : IAsyncDisposable
             var free = lease is null || Holder(lease.Content) == Released || seenFor.Elapsed >= timing.Stale;
             if (free)
             {
-                await client.PutManifestAsync(repository, Tag, mine, MediaTypes.OciManifest, cancellationToken);
-                await Task.Delay(timing.Settle, cancellationToken);
-                if ((await client.HeadManifestAsync(repository, Tag, cancellationToken))?.Digest == mineDigest)
+                var candidate = new RepositoryLease(client, repository, mineDigest, blob);
+                try
                 {
-                    return new RepositoryLease(client, repository, mineDigest, blob);
+                    await client.PutManifestAsync(repository, Tag, mine, MediaTypes.OciManifest, cancellationToken);
+                    await Task.Delay(timing.Settle, cancellationToken);
+                    if ((await client.HeadManifestAsync(repository, Tag, cancellationToken))?.Digest == mineDigest)
+                    {
+                        return candidate;
+                    }
+                }
+                catch
+                {
+                    // The write may have landed though its answer or the read-back did not: a lease left behind would hold
+                    // every other publisher off until it goes stale.
+                    await candidate.DisposeAsync();
+                    throw;
                 }
             }
 
