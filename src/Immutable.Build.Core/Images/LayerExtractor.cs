@@ -48,9 +48,10 @@ internal static class LayerExtractor
                     {
                         await ApplyEntryAsync(layer.Digest, entry, root, writtenHere, ownerOnly, ct);
                     }
-                    catch (Exception e) when (e is UnauthorizedAccessException or IOException and not EndOfStreamException and not HttpIOException)
+                    catch (Exception e) when (e is UnauthorizedAccessException or IOException and not EndOfStreamException and not HttpIOException && !DiskFull.Is(e))
                     {
-                        // The file system's refusal (a name too long, a full disk), not the blob's: the blob's own failures pass.
+                        // The file system's refusal of this entry (a name too long, a permission), not the blob's: the
+                        // blob's own failures pass, and a full disk passes to the unpacker, which says so (IMB0020).
                         throw ImageErrors.EntryUnwritable(layer.Digest, entry.Name, e);
                     }
                 }
