@@ -35,7 +35,7 @@ public static class SourceRevisionReader
         string? Env(string name) => (options.Environment is null ? System.Environment.GetEnvironmentVariable(name) : options.Environment.GetValueOrDefault(name)) is { Length: > 0 } v ? v.Trim() : null;
 
         SourceRevision? fromGit = TryReadGit(options, out var gitTop);
-        if (options.ExplicitRevision is not { Length: > 0 } && Env("GIT_DIR") is null && NearestDotGit(options.Directory) is { } dotGit
+        if (options.ExplicitRevision is not { Length: > 0 } && Env("GIT_DIR") is null && NearestDotGit(options.Directory, Env("GIT_CEILING_DIRECTORIES")) is { } dotGit
             && !string.Equals(RealPath(Path.GetDirectoryName(dotGit)!), gitTop is null ? null : RealPath(gitTop), StringComparison.Ordinal))
         {
             // Git skips a .git it cannot read and walks on up: the commit it gives would be another repository's.
@@ -149,15 +149,28 @@ public static class SourceRevisionReader
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : null;
 
-    /// <summary>The nearest .git (folder or file) at or above <paramref name="directory"/>, as the file system has it.</summary>
-    private static string? NearestDotGit(string directory)
+    /// <summary>
+    /// The nearest .git (folder or file) at or above <paramref name="directory"/>, as the file system has it,
+    /// searched as git searches: never up into a folder named by GIT_CEILING_DIRECTORIES, so a copy
+    /// that sits inside another clone is not judged by that clone's .git.
+    /// </summary>
+    private static string? NearestDotGit(string directory, string? ceilingDirectories)
     {
+        var ceilings = (ceilingDirectories ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(Path.IsPathRooted)
+            .Select(c => Path.TrimEndingDirectorySeparator(Path.GetFullPath(c)))
+            .ToHashSet(StringComparer.Ordinal);
         for (var current = Path.GetFullPath(directory); current is not null; current = Path.GetDirectoryName(current))
         {
             var candidate = Path.Combine(current, ".git");
             if (Path.Exists(candidate))
             {
                 return candidate;
+            }
+
+            if (Path.GetDirectoryName(current) is { } parent && (ceilings.Contains(Path.TrimEndingDirectorySeparator(parent)) || ceilings.Contains(RealPath(parent))))
+            {
+                return null;
             }
         }
 
@@ -230,6 +243,11 @@ public static class SourceRevisionReader
 
         info.Environment["GIT_TERMINAL_PROMPT"] = "0";
         info.Environment["LC_ALL"] = "C";
+        // The ceiling the .git search above honours must be the one git honours.
+        if (options.Environment?.GetValueOrDefault("GIT_CEILING_DIRECTORIES") is { Length: > 0 } ceiling)
+        {
+            info.Environment["GIT_CEILING_DIRECTORIES"] = ceiling;
+        }
         try
         {
             using var process = Process.Start(info);

@@ -13,7 +13,7 @@ public sealed class HostileGitTests
     private static readonly Dictionary<string, string?> NoCi = new();
 
     /// <summary>What a row proves; Arrange returns the folder to read and the commit it must give (null: Code instead).</summary>
-    private sealed record Case(string Proves, Func<Task<(string Directory, string? Commit)>> Arrange, string? Code = null, string? Fix = null, string? ExplicitRevision = null);
+    private sealed record Case(string Proves, Func<Task<(string Directory, string? Commit)>> Arrange, string? Code = null, string? Fix = null, string? ExplicitRevision = null, string? CeilingBelowRepository = null);
 
     private static readonly Dictionary<string, Case> Cases = new()
     {
@@ -33,6 +33,12 @@ public sealed class HostileGitTests
             await File.WriteAllTextAsync(Path.Combine(inner, ".git", "HEAD"), "garbage\n");
             return (inner, null);
         }, "IMB1033", "git symbolic-ref HEAD"),
+        ["no-git-below-a-ceiling"] = new("a folder inside another clone but below GIT_CEILING_DIRECTORIES is IMB1001, as git sees it, not IMB1033 for the clone's .git", async () =>
+        {
+            var outer = await GitRepo.CreateAsync();
+            var copy = Directory.CreateDirectory(Path.Combine(outer.Path, "runs", "copy", "app")).FullName;
+            return (copy, null);
+        }, "IMB1001", "ImmutableSourceRevision", CeilingBelowRepository: "runs"),
         ["corrupt-head-alone"] = new("a corrupt HEAD with no repository above is IMB1033", async () =>
         {
             var dir = Directory.CreateTempSubdirectory("imb-hostile-head-").FullName;
@@ -104,14 +110,17 @@ public sealed class HostileGitTests
         var (directory, commit) = await row.Arrange();
         var before = Snapshot(directory);
 
-        var read = Record.Exception(() => SourceRevisionReader.Read(new SourceRevisionOptions(directory, row.ExplicitRevision, NoCi)));
+        var environment = row.CeilingBelowRepository is null
+            ? NoCi
+            : new Dictionary<string, string?> { ["GIT_CEILING_DIRECTORIES"] = directory[..(directory.IndexOf("/" + row.CeilingBelowRepository + "/", StringComparison.Ordinal) + row.CeilingBelowRepository.Length + 1)] };
+        var read = Record.Exception(() => SourceRevisionReader.Read(new SourceRevisionOptions(directory, row.ExplicitRevision, environment)));
 
         Assert.Equal(before, Snapshot(directory));
         Assert.DoesNotContain(Directory.EnumerateDirectories("/proc"), p => Named(p, directory));
         if (row.Code is null)
         {
             Assert.Null(read);
-            Assert.Equal(commit, SourceRevisionReader.Read(new SourceRevisionOptions(directory, row.ExplicitRevision, NoCi)).Commit);
+            Assert.Equal(commit, SourceRevisionReader.Read(new SourceRevisionOptions(directory, row.ExplicitRevision, environment)).Commit);
             return;
         }
 
