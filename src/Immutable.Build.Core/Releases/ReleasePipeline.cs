@@ -26,6 +26,14 @@ public static class ReleasePipeline
     /// </summary>
     public static readonly DateTimeOffset DependencyLayerTime = DateTimeOffset.FromUnixTimeSeconds(1);
 
+    /// <summary>
+    /// Starts ahead, in the background, the registry request a no-op rerun of the release recorded in
+    /// <paramref name="layerCacheDirectory"/> will make to <paramref name="registry"/>, so that the request the
+    /// release makes later costs what a second request costs. Never throws and logs nothing; awaiting it is optional.
+    /// </summary>
+    public static Task WarmUpRerunAsync(string? layerCacheDirectory, string? registry, IReadOnlyDictionary<string, string?>? environment = null) =>
+        ReleaseShortcut.WarmUpAsync(layerCacheDirectory ?? "", registry ?? "", environment is null ? Environment.GetEnvironmentVariable : name => environment.GetValueOrDefault(name));
+
     /// <summary>Runs the release; throws <see cref="ImmutableBuildException"/> with the IMB code on any user-fixable failure.</summary>
     public static async Task<ReleaseResult> RunAsync(ReleaseRequest request, ReleaseLog log, CancellationToken cancellationToken)
     {

@@ -140,6 +140,44 @@ internal static class ReleaseShortcut
         return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
     }
 
+    /// <summary>
+    /// Starts, in the background, the registry round trip a rerun of the recorded release will make, and drops its
+    /// answer. The first HTTP request of a build process costs tens of milliseconds of code compiled and loaded,
+    /// most of a no-op rerun's own time; made while the build runs, the shortcut's real request later is as cheap as a
+    /// second one. Nothing is logged and nothing can fail: no record, no registry, or any error, and it just ends.
+    /// </summary>
+    public static Task WarmUpAsync(string layerCacheDirectory, string registry, Func<string, string?> getEnv)
+    {
+        ArgumentNullException.ThrowIfNull(getEnv);
+        var record = Path.Combine(layerCacheDirectory ?? "", FileName);
+        if (string.IsNullOrWhiteSpace(layerCacheDirectory) || string.IsNullOrWhiteSpace(registry) || !File.Exists(record))
+        {
+            return Task.CompletedTask;
+        }
+
+        return Task.Run(async () =>
+        {
+            try
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+                var last = JsonSerializer.Deserialize(await File.ReadAllBytesAsync(record, timeout.Token), ReleaseRequestJson.Default.ShortcutRecord);
+                // Only the registry this publish goes to: a release that moved elsewhere must not send a request to the old one.
+                if (last?.Manifest.Image is not { Registry: { Length: > 0 } recorded, Repository: { Length: > 0 } repository, Tags: [var tag, ..] }
+                    || !string.Equals(recorded, registry.Trim(), StringComparison.OrdinalIgnoreCase))
+                {
+                    return;
+                }
+
+                using var client = new RegistryClient(recorded, new RegistryClientOptions { GetEnvironmentVariable = getEnv });
+                await client.HeadManifestAsync(repository, tag, timeout.Token);
+            }
+            catch (Exception)
+            {
+                // A warm-up only: the release makes its own request and reports what that finds.
+            }
+        });
+    }
+
     /// <summary>Records a finished release for the next rerun.</summary>
     public static void Remember(ReleaseRequest request, string? fingerprint, ReleaseManifest manifest, string manifestPath)
     {

@@ -29,12 +29,21 @@ public static class SourceRevisionReader
     ];
 
     /// <summary>Reads the revision; throws IMB1001 when there is none and IMB1002 for a malformed explicit one.</summary>
-    public static SourceRevision Read(SourceRevisionOptions options)
+    public static SourceRevision Read(SourceRevisionOptions options) => Read(options, full: true);
+
+    /// <summary>
+    /// Throws what <see cref="Read(SourceRevisionOptions)"/> would throw, and nothing else: that there is a commit is
+    /// checked, what else the release needs (dirty state, time, remote, branch) is not read. The check before the
+    /// compile runs this; the release reads it all after the build, when the tree is as it will be published.
+    /// </summary>
+    public static void Verify(SourceRevisionOptions options) => Read(options, full: false);
+
+    private static SourceRevision Read(SourceRevisionOptions options, bool full)
     {
         ArgumentNullException.ThrowIfNull(options);
         string? Env(string name) => (options.Environment is null ? System.Environment.GetEnvironmentVariable(name) : options.Environment.GetValueOrDefault(name)) is { Length: > 0 } v ? v.Trim() : null;
 
-        SourceRevision? fromGit = TryReadGit(options, out var gitTop);
+        SourceRevision? fromGit = TryReadGit(options, full, out var gitTop);
         if (options.ExplicitRevision is not { Length: > 0 } && Env("GIT_DIR") is null && NearestDotGit(options.Directory, Env("GIT_CEILING_DIRECTORIES")) is { } dotGit
             && !string.Equals(RealPath(Path.GetDirectoryName(dotGit)!), gitTop is null ? null : RealPath(gitTop), StringComparison.Ordinal))
         {
@@ -194,21 +203,31 @@ public static class SourceRevisionReader
         return current;
     }
 
-    private static SourceRevision? TryReadGit(SourceRevisionOptions options, out string? top)
+    private static SourceRevision? TryReadGit(SourceRevisionOptions options, bool full, out string? top)
     {
         top = Git(options, "rev-parse", "--show-toplevel") is { Length: > 0 } t ? Path.GetFullPath(t) : null;
-        var head = Git(options, "rev-parse", "--verify", "-q", "HEAD^{commit}");
-        if (head is null || !IsSha(head))
+        if (!full)
+        {
+            var commit = Git(options, "rev-parse", "--verify", "-q", "HEAD^{commit}");
+            return commit is not null && IsSha(commit) ? new SourceRevision(commit, false, DateTimeOffset.UnixEpoch, null, RevisionOrigin.Git) : null;
+        }
+
+        // Each git run costs a process; a publish reads this on every run. rev-list (plumbing: no user config such as
+        // log.showSignature changes its output) gives the commit and its time; a missing commit fails it.
+        var stamped = Git(options, "rev-list", "-1", "--timestamp", "HEAD^{commit}")?.Split(' ', 2, StringSplitOptions.TrimEntries);
+        if (stamped is not [var seconds, var head] || !IsSha(head))
         {
             return null;
         }
 
-        var time = Git(options, "show", "-s", "--format=%ct", "HEAD");
-        var commitTime = long.TryParse(time, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : DateTimeOffset.UnixEpoch;
+        var commitTime = long.TryParse(seconds, NumberStyles.Integer, CultureInfo.InvariantCulture, out var unix) ? DateTimeOffset.FromUnixTimeSeconds(unix) : DateTimeOffset.UnixEpoch;
 
-        // Untracked files count (a build can pick them up); ignored ones do not.
-        var status = Git(options, "status", "--porcelain=v1", "--untracked-files=normal", "--ignore-submodules=none");
-        var dirty = !string.IsNullOrWhiteSpace(status);
+        // One status gives the dirty state and the branch (v2's header). Untracked files count (a build can pick them
+        // up); ignored ones do not. Ahead/behind is never needed, and is slow on a big history.
+        var status = Git(options, "status", "--porcelain=v2", "--branch", "--no-ahead-behind", "--untracked-files=normal", "--ignore-submodules=none")?.Split('\n') ?? [];
+        var dirty = status.Any(line => line.Length > 0 && line[0] != '#');
+        const string BranchHeader = "# branch.head ";
+        var branch = status.FirstOrDefault(line => line.StartsWith(BranchHeader, StringComparison.Ordinal))?[BranchHeader.Length..].Trim();
 
         string? remote = null;
         var remotes = Git(options, "remote")?.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
@@ -218,9 +237,8 @@ public static class SourceRevisionReader
             remote = NormalizeRepositoryUrl(Git(options, "remote", "get-url", name));
         }
 
-        // The branch is a moving name: a user tag equal to it is not a release id.
-        var branch = Git(options, "symbolic-ref", "--short", "-q", "HEAD");
-        return new SourceRevision(head, dirty, commitTime, remote, RevisionOrigin.Git) { Branch = string.IsNullOrWhiteSpace(branch) ? null : branch };
+        // The branch is a moving name: a user tag equal to it is not a release id. Detached, there is none.
+        return new SourceRevision(head, dirty, commitTime, remote, RevisionOrigin.Git) { Branch = string.IsNullOrWhiteSpace(branch) || branch == "(detached)" ? null : branch };
     }
 
     private static string? Git(SourceRevisionOptions options, params string[] arguments)

@@ -115,6 +115,10 @@ public sealed class HostileGitTests
             : new Dictionary<string, string?> { ["GIT_CEILING_DIRECTORIES"] = directory[..(directory.IndexOf("/" + row.CeilingBelowRepository + "/", StringComparison.Ordinal) + row.CeilingBelowRepository.Length + 1)] };
         var read = Record.Exception(() => SourceRevisionReader.Read(new SourceRevisionOptions(directory, row.ExplicitRevision, environment)));
 
+        // The check before the compile reads less, but must fail (or pass) exactly as the release's full read does.
+        var verify = Record.Exception(() => SourceRevisionReader.Verify(new SourceRevisionOptions(directory, row.ExplicitRevision, environment)));
+        Assert.Equal((read as ImmutableBuildException)?.Code ?? read?.GetType().Name, (verify as ImmutableBuildException)?.Code ?? verify?.GetType().Name);
+
         Assert.Equal(before, Snapshot(directory));
         Assert.DoesNotContain(Directory.EnumerateDirectories("/proc"), p => Named(p, directory));
         if (row.Code is null)
