@@ -179,7 +179,7 @@ public static class ImagePusher
 
             if (writing.Count > 0)
             {
-                await VerifyAsync(client, repository, digest, writing, guarded, lease is not null ? timing.Settle : TimeSpan.Zero, log, cancellationToken);
+                await VerifyAsync(client, repository, digest, writing, guarded, lease?.Settle ?? TimeSpan.Zero, log, cancellationToken);
             }
 
             guard = tags.Distinct(StringComparer.Ordinal).Select(t => decided[t]).ToList();

@@ -7,16 +7,36 @@ namespace Immutable.Build.Registry;
 
 /// <summary>How long the publish lease waits, settles and lives; the defaults suit a registry that answers within tens of milliseconds.</summary>
 /// <param name="Settle">
-/// How long a write is left to settle before it is read back. Any publisher whose read of the lease and write of it are
-/// further apart than this can still slip past the lease: this is the bound the guarantee rests on.
+/// The least time a write is left to settle before it is read back. Any publisher whose read of the lease and write of it are
+/// further apart than the settle time can still slip past the lease: this is the bound the guarantee rests on. The settle time
+/// is this, or <see cref="SettleFactor"/> times this publisher's own read-to-write time when that is longer (a racer talks to
+/// the same registry, so a slow registry makes every racer's gap long): see <see cref="SettleFor"/>.
 /// </param>
 /// <param name="Stale">How long a lease must stand unchanged before another publisher takes it over (its holder was killed).</param>
 /// <param name="Wait">How long a publisher waits for a held lease before giving up with IMB2022.</param>
 /// <param name="Poll">How often a waiting publisher looks again (jittered up to twice this).</param>
 public sealed record RepositoryLeaseTiming(TimeSpan Settle, TimeSpan Stale, TimeSpan Wait, TimeSpan Poll)
 {
-    /// <summary>300 ms to settle, taken over after 30 s unchanged, 2 min of waiting, a look every 100–200 ms.</summary>
-    public static RepositoryLeaseTiming Default { get; } = new(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
+    /// <summary>
+    /// At least 150 ms to settle, or 4x this publisher's own lease read-to-write time up to 2 s; taken over after 30 s unchanged,
+    /// 2 min of waiting, a look every 100-200 ms. On a loopback registry a racer's read-to-write time is a few milliseconds and
+    /// its worst pauses (a GC, a busy core) tens; a registry across a network scales the settle with its round trips.
+    /// </summary>
+    public static RepositoryLeaseTiming Default { get; } = new(TimeSpan.FromMilliseconds(150), TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100));
+
+    /// <summary>How many times this publisher's own read-to-write time the settle lasts when that exceeds <see cref="Settle"/>.</summary>
+    public double SettleFactor { get; init; } = 4;
+
+    /// <summary>The most a settle lasts, however slow the registry (never less than <see cref="Settle"/>).</summary>
+    public TimeSpan MaxSettle { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The settle time after a lease write that came <paramref name="readToWrite"/> after the read that found the lease free.</summary>
+    public TimeSpan SettleFor(TimeSpan readToWrite)
+    {
+        var scaled = TimeSpan.FromTicks((long)Math.Min(readToWrite.Ticks * SettleFactor, TimeSpan.MaxValue.Ticks / 2.0));
+        var most = MaxSettle > Settle ? MaxSettle : Settle;
+        return scaled <= Settle ? Settle : scaled >= most ? most : scaled;
+    }
 }
 
 /// <summary>
@@ -33,6 +53,9 @@ internal sealed class RepositoryLease : IAsyncDisposable
 {
     /// <summary>The tag the lease lives under; a registry that refuses deletes keeps it, pointing at the released marker.</summary>
     public const string Tag = "immutable-build-lease";
+
+    /// <summary>The settle time this lease was taken with; the pusher's read-back after its tag write waits as long.</summary>
+    public TimeSpan Settle { get; private set; }
 
     private const string HolderAnnotation = "build.immutable.lease.holder";
     private const string Released = "released";
@@ -65,6 +88,7 @@ internal sealed class RepositoryLease : IAsyncDisposable
         var seenFor = Stopwatch.StartNew();
         while (true)
         {
+            var read = Stopwatch.GetTimestamp();
             var lease = await client.TryGetManifestAsync(repository, Tag, cancellationToken);
             var current = lease?.Digest;
             if (current != seen)
@@ -80,7 +104,8 @@ internal sealed class RepositoryLease : IAsyncDisposable
                 try
                 {
                     await client.PutManifestAsync(repository, Tag, mine, MediaTypes.OciManifest, cancellationToken);
-                    await Task.Delay(timing.Settle, cancellationToken);
+                    candidate.Settle = timing.SettleFor(Stopwatch.GetElapsedTime(read));
+                    await Task.Delay(candidate.Settle, cancellationToken);
                     if ((await client.HeadManifestAsync(repository, Tag, cancellationToken))?.Digest == mineDigest)
                     {
                         return candidate;
