@@ -27,12 +27,13 @@ public static class ReleasePipeline
     public static readonly DateTimeOffset DependencyLayerTime = DateTimeOffset.FromUnixTimeSeconds(1);
 
     /// <summary>
-    /// Starts ahead, in the background, the registry request a no-op rerun of the release recorded in
-    /// <paramref name="layerCacheDirectory"/> will make to <paramref name="registry"/>, so that the request the
-    /// release makes later costs what a second request costs. Never throws and logs nothing; awaiting it is optional.
+    /// Starts ahead, in the background, what a no-op rerun of the release recorded in <paramref name="layerCacheDirectory"/>
+    /// will do first: its fingerprint's serialization, and its registry request to <paramref name="registry"/> (none when
+    /// the release went elsewhere), so that the release's own later cost what second ones cost. Never throws and logs
+    /// nothing; awaiting it is optional.
     /// </summary>
     public static Task WarmUpRerunAsync(string? layerCacheDirectory, string? registry, IReadOnlyDictionary<string, string?>? environment = null) =>
-        ReleaseShortcut.WarmUpAsync(layerCacheDirectory ?? "", registry ?? "", environment is null ? Environment.GetEnvironmentVariable : name => environment.GetValueOrDefault(name));
+        ReleaseShortcut.WarmUpAsync(layerCacheDirectory ?? "", registry, environment is null ? Environment.GetEnvironmentVariable : name => environment.GetValueOrDefault(name));
 
     /// <summary>Runs the release; throws <see cref="ImmutableBuildException"/> with the IMB code on any user-fixable failure.</summary>
     public static async Task<ReleaseResult> RunAsync(ReleaseRequest request, ReleaseLog log, CancellationToken cancellationToken)
