@@ -4,11 +4,17 @@ using Immutable.Build.Testing;
 
 // Each scenario is real `dotnet publish`es of the sample in pairs against the publish it must beat (PublishBench):
 // the figure is the median of the pairs' ratios, held against its target. BENCH_RUNS sets the pairs (default 7).
-// BENCH_ONLY=ec2 runs the EC2 rollout bench alone (it needs moto, not the registry); BENCH_ONLY=publish the
-// publish scenarios alone.
+// BENCH_ONLY=ec2 runs the EC2 rollout bench alone (it needs moto, not the registry), BENCH_ONLY=engine the rollout
+// engine alone, BENCH_ONLY=publish the publish scenarios alone.
 if (Environment.GetEnvironmentVariable("BENCH_ONLY") == "ec2")
 {
     Console.WriteLine(await Ec2Bench.RunAsync());
+    return 0;
+}
+
+if (Environment.GetEnvironmentVariable("BENCH_ONLY") == "engine")
+{
+    Console.WriteLine(await EngineBench.RunAsync());
     return 0;
 }
 
