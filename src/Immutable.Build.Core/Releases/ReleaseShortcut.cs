@@ -20,6 +20,13 @@ internal static class ReleaseShortcut
 {
     private const string FileName = "last-release.json";
 
+    /// <summary>
+    /// Files up to this size are recorded with their hash, which settles one rewritten with the same bytes (web.config
+    /// on every publish). A bigger one is recorded by size and time only: hashing it would read it all again on every
+    /// publish, and a big file rewritten unchanged is rare enough to take the full path, which is always right.
+    /// </summary>
+    private const long HashedFileLimit = 4 << 20;
+
     /// <summary>The fingerprint of the commit and the settings, or null when no shortcut may be taken; the publish files are compared one by one.</summary>
     public static string? Fingerprint(ReleaseRequest request, SourceRevision revision)
     {
@@ -125,7 +132,7 @@ internal static class ReleaseShortcut
             var info = new FileInfo(current[i]);
             var was = last[i];
             if (Path.GetRelativePath(root, info.FullName) != was.Path || info.Length != was.Size
-                || (info.LastWriteTimeUtc.Ticks != was.Ticks && Hash(info.FullName) != was.Sha256))
+                || (info.LastWriteTimeUtc.Ticks != was.Ticks && (was.Sha256.Length == 0 || Hash(info.FullName) != was.Sha256)))
             {
                 return false;
             }
@@ -203,7 +210,7 @@ internal static class ReleaseShortcut
         var root = Path.GetFullPath(request.PublishDirectory);
         var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
             .Select(f => new FileInfo(f))
-            .Select(f => new PublishedFile(Path.GetRelativePath(root, f.FullName), f.Length, f.LastWriteTimeUtc.Ticks, Hash(f.FullName)))
+            .Select(f => new PublishedFile(Path.GetRelativePath(root, f.FullName), f.Length, f.LastWriteTimeUtc.Ticks, f.Length <= HashedFileLimit ? Hash(f.FullName) : ""))
             .ToList();
         AtomicFile.WriteAllBytes(record, JsonSerializer.SerializeToUtf8Bytes(new ShortcutRecord(fingerprint, files, manifest, File.ReadAllText(manifestPath)), ReleaseRequestJson.Default.ShortcutRecord));
     }
@@ -212,7 +219,7 @@ internal static class ReleaseShortcut
 /// <summary>What the shortcut remembers: the fingerprint, the publish files and the release they produced.</summary>
 internal sealed record ShortcutRecord(string Fingerprint, IReadOnlyList<PublishedFile> Files, ReleaseManifest Manifest, string ManifestJson);
 
-/// <summary>A publish file as last released; the hash settles files that were rewritten with the same bytes.</summary>
+/// <summary>A publish file as last released; the hash (empty above the hashed size) settles files that were rewritten with the same bytes.</summary>
 internal sealed record PublishedFile(string Path, long Size, long Ticks, string Sha256);
 
 /// <summary>Reads the ref-name tags of an OCI layout's index.json.</summary>

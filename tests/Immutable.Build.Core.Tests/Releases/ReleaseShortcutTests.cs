@@ -69,6 +69,22 @@ public sealed class ReleaseShortcutTests : IDisposable
     }
 
     [Fact]
+    public async Task A_big_file_is_recorded_without_its_hash_so_only_its_time_can_settle_it()
+    {
+        // Above 4 MiB a file is not read again for the record: unchanged (same time) it is adopted, touched it is rebuilt.
+        var big = _project.WritePublish("data.bin", new string('x', (4 << 20) + 1));
+        await RunAsync(_project.Request);
+        Assert.Contains("\"data.bin\"", await File.ReadAllTextAsync(_project.ShortcutRecord, Ct), StringComparison.Ordinal);
+
+        var (_, unchanged) = await RunAsync(_project.Request);
+        File.SetLastWriteTimeUtc(big, DateTime.UtcNow.AddMinutes(5));
+        var (_, touched) = await RunAsync(_project.Request);
+
+        Assert.False(unchanged.DidImageWork);
+        Assert.True(touched.DidImageWork);
+    }
+
+    [Fact]
     public async Task A_deleted_release_json_is_written_back_as_it_was()
     {
         await RunAsync(_project.Request);
