@@ -116,54 +116,69 @@ public static class ImagePusher
             .GroupBy(b => b.Descriptor.Digest, StringComparer.Ordinal)
             .Select(g => g.First())
             .ToList();
-        if (manifestPresent)
-        {
-            present.AddRange(blobs.Select(b => Digest.Parse(b.Descriptor.Digest)));
-            log?.Invoke($"{target}@{digest} is already in the repository; only tags are written");
-        }
-        else
-        {
-            var outcomes = new BlobOutcome[blobs.Count];
-            await Parallel.ForEachAsync(
-                Enumerable.Range(0, blobs.Count),
-                new ParallelOptions { MaxDegreeOfParallelism = ParallelBlobs, CancellationToken = cancellationToken },
-                async (i, ct) => outcomes[i] = await PushBlobAsync(client, repository, blobs[i], ct));
-            foreach (var outcome in outcomes)
-            {
-                switch (outcome.Kind)
-                {
-                    case BlobOutcomeKind.Present:
-                        present.Add(outcome.Digest);
-                        break;
-                    case BlobOutcomeKind.Mounted:
-                        mounted.Add(outcome.Digest);
-                        break;
-                    default:
-                        uploaded.Add(outcome.Digest);
-                        bytes += outcome.Bytes;
-                        break;
-                }
-            }
-
-            log?.Invoke($"{target}: {uploaded.Count} blob(s) uploaded ({RegistryClient.FormatSize(bytes)}), {mounted.Count} mounted, {present.Count} already present");
-        }
-
-        if (guard.Count == 0)
-        {
-            await client.PutManifestAsync(repository, digest.Value, image.Manifest, image.ManifestMediaType, cancellationToken);
-            return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
-        }
 
         // Only a tag that was absent needs the lease: an explicit overwrite already gave up the guard.
         var guarded = toWrite.Where(g => g.Decision == TagDecision.Push).Select(g => g.Tag).ToHashSet(StringComparer.Ordinal);
         var decided = guard.ToDictionary(g => g.Tag, StringComparer.Ordinal);
         var timing = leaseTiming ?? RepositoryLeaseTiming.Default;
+        using var leaseCancel = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<RepositoryLease?>? leaseTask = null;
+        Task<RepositoryLease?> TakeLease() => RepositoryLease.AcquireAsync(client, repository, image.Config.Descriptor, timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken, leaseCancel.Token);
         RepositoryLease? lease = null;
+        var finished = false;
         try
         {
+            if (manifestPresent)
+            {
+                present.AddRange(blobs.Select(b => Digest.Parse(b.Descriptor.Digest)));
+                log?.Invoke($"{target}@{digest} is already in the repository; only tags are written");
+            }
+            else
+            {
+                // The lease's own manifest names the config blob, so the config goes first; the lease is then taken while
+                // the layers upload, and its settle time is spent on them instead of after them.
+                var outcomes = new BlobOutcome[blobs.Count];
+                var config = blobs.FindIndex(b => b.Descriptor.Digest == image.Config.Descriptor.Digest);
+                outcomes[config] = await PushBlobAsync(client, repository, blobs[config], cancellationToken);
+                if (guarded.Count > 0)
+                {
+                    leaseTask = TakeLease();
+                }
+
+                await Parallel.ForEachAsync(
+                    Enumerable.Range(0, blobs.Count).Where(i => i != config),
+                    new ParallelOptions { MaxDegreeOfParallelism = ParallelBlobs, CancellationToken = cancellationToken },
+                    async (i, ct) => outcomes[i] = await PushBlobAsync(client, repository, blobs[i], ct));
+                foreach (var outcome in outcomes)
+                {
+                    switch (outcome.Kind)
+                    {
+                        case BlobOutcomeKind.Present:
+                            present.Add(outcome.Digest);
+                            break;
+                        case BlobOutcomeKind.Mounted:
+                            mounted.Add(outcome.Digest);
+                            break;
+                        default:
+                            uploaded.Add(outcome.Digest);
+                            bytes += outcome.Bytes;
+                            break;
+                    }
+                }
+
+                log?.Invoke($"{target}: {uploaded.Count} blob(s) uploaded ({RegistryClient.FormatSize(bytes)}), {mounted.Count} mounted, {present.Count} already present");
+            }
+
+            if (guard.Count == 0)
+            {
+                await client.PutManifestAsync(repository, digest.Value, image.Manifest, image.ManifestMediaType, cancellationToken);
+                finished = true;
+                return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, true);
+            }
+
             if (guarded.Count > 0)
             {
-                lease = await RepositoryLease.AcquireAsync(client, repository, image.Config.Descriptor, timing, ct => RecheckAsync(client, repository, digest, guarded, decided, ct), cancellationToken);
+                lease = await (leaseTask ?? TakeLease());
                 if (lease is not null)
                 {
                     // Whoever held the lease before may have written the tag: this read, under the lease, is the one that counts.
@@ -188,10 +203,29 @@ public static class ImagePusher
                 log?.Invoke($"{target}:{g.Tag} was written with {digest} by a concurrent publish of this same image; adopted");
             }
 
+            finished = true;
             return new ImagePushResult(client.Registry, repository, digest, guard, uploaded, mounted, present, bytes, writing.Count > 0);
         }
         finally
         {
+            if (leaseTask is not null && lease is null)
+            {
+                // An upload failed while the lease was being taken: stop taking it, and free it if it was had already.
+                if (!finished)
+                {
+                    await leaseCancel.CancelAsync();
+                }
+
+                try
+                {
+                    lease = await leaseTask;
+                }
+                catch (Exception e) when (e is OperationCanceledException or ImmutableBuildException or HttpRequestException)
+                {
+                    // The failure being thrown is the one reported.
+                }
+            }
+
             if (lease is not null)
             {
                 await lease.DisposeAsync();

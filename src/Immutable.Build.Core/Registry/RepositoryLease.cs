@@ -79,8 +79,13 @@ internal sealed class RepositoryLease : IAsyncDisposable
     /// <paramref name="blob"/> is a blob already in the repository (the image's config): a registry refuses a manifest whose
     /// blobs are missing, and reusing one costs no upload.
     /// </summary>
-    public static async Task<RepositoryLease?> AcquireAsync(RegistryClient client, string repository, Descriptor blob, RepositoryLeaseTiming timing, Func<CancellationToken, Task<bool>> stillNeeded, CancellationToken cancellationToken)
+    /// <remarks>
+    /// <paramref name="stopWaiting"/> ends the waits (the settle, the polls) but never a lease write in flight: a write cut off
+    /// may still land after the look that would have found it, and a lease left behind holds every other publisher off.
+    /// </remarks>
+    public static async Task<RepositoryLease?> AcquireAsync(RegistryClient client, string repository, Descriptor blob, RepositoryLeaseTiming timing, Func<CancellationToken, Task<bool>> stillNeeded, CancellationToken cancellationToken, CancellationToken stopWaiting = default)
     {
+        using var waits = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, stopWaiting);
         var mine = Manifest(blob, Guid.NewGuid().ToString("N"));
         var mineDigest = Digest.Of(mine);
         var waited = Stopwatch.StartNew();
@@ -88,6 +93,7 @@ internal sealed class RepositoryLease : IAsyncDisposable
         var seenFor = Stopwatch.StartNew();
         while (true)
         {
+            waits.Token.ThrowIfCancellationRequested();
             var read = Stopwatch.GetTimestamp();
             var lease = await client.TryGetManifestAsync(repository, Tag, cancellationToken);
             var current = lease?.Digest;
@@ -105,7 +111,7 @@ internal sealed class RepositoryLease : IAsyncDisposable
                 {
                     await client.PutManifestAsync(repository, Tag, mine, MediaTypes.OciManifest, cancellationToken);
                     candidate.Settle = timing.SettleFor(Stopwatch.GetElapsedTime(read));
-                    await Task.Delay(candidate.Settle, cancellationToken);
+                    await Task.Delay(candidate.Settle, waits.Token);
                     if ((await client.HeadManifestAsync(repository, Tag, cancellationToken))?.Digest == mineDigest)
                     {
                         return candidate;
@@ -132,7 +138,7 @@ internal sealed class RepositoryLease : IAsyncDisposable
                     $"{client.Registry}/{repository}:{Tag} was held by another publisher ({current?.ToString() ?? "replaced over and over"}) for all of {timing.Wait.TotalSeconds:0} s; nothing was tagged. Publish again once the other publish ends.");
             }
 
-            await Task.Delay(timing.Poll + TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * timing.Poll.TotalMilliseconds), cancellationToken);
+            await Task.Delay(timing.Poll + TimeSpan.FromMilliseconds(Random.Shared.NextDouble() * timing.Poll.TotalMilliseconds), waits.Token);
         }
     }
 
