@@ -272,21 +272,24 @@ public static class ReleasePipeline
         }
 
         var builder = new LayerBuilder(request.LayerCacheDirectory);
-        var layers = new List<BuiltLayer>();
-        foreach (var (kind, name) in LayerOrder)
+        var specs = LayerOrder
+            .Where(l => files.TryGetValue(l.Kind, out var list) && list.Count > 0)
+            .Select(l => new LayerSpec(l.Name, files[l.Kind], l.Kind == LayerKind.App ? created : DependencyLayerTime))
+            .ToList();
+        // Each layer is its own file with its own bytes, so they are built side by side, one per core: the small
+        // dependency layers are done while the app layer still compresses. The results keep the image's order.
+        var layers = new BuiltLayer[specs.Count];
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, specs.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+            async (i, ct) => layers[i] = await builder.BuildAsync(specs[i], ct));
+        foreach (var layer in layers)
         {
-            if (!files.TryGetValue(kind, out var list) || list.Count == 0)
-            {
-                continue;
-            }
-
-            var layer = await builder.BuildAsync(new LayerSpec(name, list, kind == LayerKind.App ? created : DependencyLayerTime), cancellationToken);
-            layers.Add(layer);
-            log.Detail($"layer {name}: {layer.FileCount} files, {layer.Size} bytes, {(layer.Reused ? "unchanged, reused from the layer cache" : "written")}");
+            log.Detail($"layer {layer.Name}: {layer.FileCount} files, {layer.Size} bytes, {(layer.Reused ? "unchanged, reused from the layer cache" : "written")}");
         }
 
         builder.Prune(layers);
-        return layers;
+        return [.. layers];
     }
 
     private static RegistryClient? BaseRegistryClient(ReleaseRequest request, Func<string, string?> getEnv, ReleaseLog log)
