@@ -37,6 +37,15 @@ public sealed class LayerBuilder
     /// <summary>The compression level for new layers; changing it changes digests.</summary>
     public CompressionLevel CompressionLevel { get; init; } = CompressionLevel.Optimal;
 
+    /// <summary>
+    /// Where a layer that has to be built also streams its gzip while it compresses (a registry upload); null for nowhere.
+    /// Not used for a layer taken from the cache.
+    /// </summary>
+    internal LayerSinkFactory? Sink { get; init; }
+
+    /// <summary>Where a sink's failures are told (they do not fail the layer).</summary>
+    internal Action<string>? SinkLog { get; init; }
+
     /// <summary>Returns the cached layer for <paramref name="spec"/> when its sources are unchanged, else builds it.</summary>
     public async Task<BuiltLayer> BuildAsync(LayerSpec spec, CancellationToken cancellationToken = default)
     {
@@ -78,6 +87,9 @@ public sealed class LayerBuilder
         Directory.CreateDirectory(_blobs);
         // The blob's name is its digest, known only once it is written: AtomicFile.Commit names it then.
         var temp = AtomicFile.TempPathFor(Path.Combine(CacheDirectory, "layer"));
+        var sink = Sink is null ? null : await Sink(spec.Name, writer.Entries.Sum(e => e.Size), cancellationToken);
+        var side = sink is null ? null : new BestEffortSinkStream(sink, SinkLog);
+        var sideCommitted = false;
         try
         {
             Digest digest, diffId;
@@ -89,7 +101,19 @@ public sealed class LayerBuilder
                 // Three stages on three tasks, one pass over each byte: read + tar + SHA-256 | CRC + deflate | SHA-256 + write.
                 // Deflate is the slow one; the pipes take the rest off its core.
                 using var compressedHash = new HashingWriteStream(file);
-                await using var toFile = new PipeWriteStream(compressedHash, ct => new ValueTask(file.FlushAsync(ct)), cancellationToken);
+                // The side channel has a pipe (and a deeper one) of its own, so a slow request holds up neither the file nor deflate.
+                await using var toSide = side is null ? null : new PipeWriteStream(side, _ => ValueTask.CompletedTask, cancellationToken, depth: 8);
+                await using var toFile = new PipeWriteStream(
+                    toSide is null ? compressedHash : new TeeWriteStream(compressedHash, toSide),
+                    async ct =>
+                    {
+                        await file.FlushAsync(ct);
+                        if (toSide is not null)
+                        {
+                            await toSide.CompleteAsync(ct);
+                        }
+                    },
+                    cancellationToken);
                 await using var gzip = new GzipWriteStream(toFile, CompressionLevel, leaveOpen: true);
                 await using var toGzip = new PipeWriteStream(gzip, async ct =>
                 {
@@ -106,6 +130,11 @@ public sealed class LayerBuilder
                 count = summary.SourceCount;
             }
 
+            if (side is not null)
+            {
+                sideCommitted = await side.CompleteAsync(digest, size, cancellationToken);
+            }
+
             var path = BlobPath(digest);
             // A file of the same digest already has these bytes: it is kept, so its timestamps (and anyone reading it) are undisturbed.
             AtomicFile.Commit(temp, path, overwrite: false);
@@ -120,6 +149,10 @@ public sealed class LayerBuilder
         finally
         {
             File.Delete(temp);
+            if (side is not null && !sideCommitted)
+            {
+                await side.AbortAsync();
+            }
         }
     }
 
