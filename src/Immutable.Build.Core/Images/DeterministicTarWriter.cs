@@ -83,8 +83,8 @@ public sealed class DeterministicTarWriter
         ArgumentNullException.ThrowIfNull(output);
         var ordered = Plan();
         var header = new byte[Block];
-        // Large reads: a 1 GiB file is 1024 reads, and each write fills a whole block of the layer's pipe.
-        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
+        // Large reads (a 1 GiB file is 4096 of them), each a whole block of the layer's pipe.
+        var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
         long length = 0;
         try
         {

@@ -15,7 +15,7 @@ namespace Immutable.Build.Images;
 /// </summary>
 /// <remarks>
 /// The tar streams through SHA-256 (diff ID), gzip, SHA-256 (digest) to a temporary file that is then
-/// renamed into place, each byte read once; a layer is never held in memory (a few 1 MiB blocks between the
+/// renamed into place, each byte read once; a layer is never held in memory (a few 256 KiB blocks between the
 /// stages) and an interrupted build leaves no cache entry.
 /// </remarks>
 public sealed class LayerBuilder
@@ -101,8 +101,9 @@ public sealed class LayerBuilder
                 // Three stages on three tasks, one pass over each byte: read + tar + SHA-256 | CRC + deflate | SHA-256 + write.
                 // Deflate is the slow one; the pipes take the rest off its core.
                 using var compressedHash = new HashingWriteStream(file);
-                // The side channel has a pipe (and a deeper one) of its own, so a slow request holds up neither the file nor deflate.
-                await using var toSide = side is null ? null : new PipeWriteStream(side, _ => ValueTask.CompletedTask, cancellationToken, depth: 8);
+                // The side channel has a pipe of its own, deep enough (8 MiB) to take the gzip written while one upload chunk is on
+                // the wire, so a request in flight holds up neither the file nor deflate.
+                await using var toSide = side is null ? null : new PipeWriteStream(side, _ => ValueTask.CompletedTask, cancellationToken, depth: 32);
                 await using var toFile = new PipeWriteStream(
                     toSide is null ? compressedHash : new TeeWriteStream(compressedHash, toSide),
                     async ct =>

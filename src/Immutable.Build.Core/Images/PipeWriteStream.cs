@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 
 namespace Immutable.Build.Images;
@@ -9,8 +10,10 @@ namespace Immutable.Build.Images;
 /// the thread that writes them changes, so the output is the same as with no pipe at all.
 /// </summary>
 /// <remarks>
-/// Memory is bounded: <c>depth</c> + 1 blocks of <c>blockSize</c> bytes, allocated once and passed back and
-/// forth. A failure of the target ends the writer's next write (or <see cref="CompleteAsync"/>) with that failure.
+/// Memory is bounded: <c>depth</c> + 1 blocks of <c>blockSize</c> bytes, rented once from the shared pool (so the
+/// pipes of one layer after another reuse the same arrays instead of leaving large-object garbage behind), passed
+/// back and forth, and returned when the consumer is done. A failure of the target ends the writer's next write
+/// (or <see cref="CompleteAsync"/>) with that failure.
 /// </remarks>
 internal sealed class PipeWriteStream : ForwardStream
 {
@@ -18,24 +21,31 @@ internal sealed class PipeWriteStream : ForwardStream
     private readonly Channel<byte[]> _free;
     private readonly CancellationTokenSource _abort;
     private readonly Task _consumer;
+    private readonly int _blocks;
+    private readonly int _blockSize;
     private byte[]? _current;
     private int _used;
     private bool _completed;
+    private bool _returned;
 
     /// <summary>
     /// Starts the consumer: every block goes to <paramref name="target"/>; after the last one, <paramref name="complete"/>
     /// runs on the consumer too (to finish the stage below: a gzip trailer, the next pipe, a flush).
     /// </summary>
-    public PipeWriteStream(Stream target, Func<CancellationToken, ValueTask> complete, CancellationToken cancellationToken, int blockSize = 1 << 20, int depth = 3)
+    public PipeWriteStream(Stream target, Func<CancellationToken, ValueTask> complete, CancellationToken cancellationToken, int blockSize = 256 * 1024, int depth = 3)
     {
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(complete);
         _full = Channel.CreateBounded<(byte[], int)>(new BoundedChannelOptions(depth) { SingleReader = true, SingleWriter = true });
         _free = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        for (var i = 0; i < depth + 1; i++)
+        _blocks = depth + 1;
+        for (var i = 0; i < _blocks; i++)
         {
-            _free.Writer.TryWrite(new byte[blockSize]);
+            // A rented array may be longer than asked; only blockSize bytes of it are used, so blocks are the same everywhere.
+            _free.Writer.TryWrite(ArrayPool<byte>.Shared.Rent(blockSize));
         }
+
+        _blockSize = blockSize;
 
         _abort = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _consumer = Task.Run(() => ConsumeAsync(target, complete, _abort.Token), CancellationToken.None);
@@ -62,11 +72,11 @@ internal sealed class PipeWriteStream : ForwardStream
         while (!buffer.IsEmpty)
         {
             _current ??= await TakeFreeAsync(cancellationToken);
-            var n = Math.Min(buffer.Length, _current.Length - _used);
+            var n = Math.Min(buffer.Length, _blockSize - _used);
             buffer.Span[..n].CopyTo(_current.AsSpan(_used));
             _used += n;
             buffer = buffer[n..];
-            if (_used == _current.Length)
+            if (_used == _blockSize)
             {
                 await SendAsync(cancellationToken);
             }
@@ -89,7 +99,14 @@ internal sealed class PipeWriteStream : ForwardStream
 
         _completed = true;
         _full.Writer.TryComplete();
-        await _consumer;
+        try
+        {
+            await _consumer;
+        }
+        finally
+        {
+            ReturnBlocks();
+        }
     }
 
     // Flushing means nothing here: the bytes are complete only after CompleteAsync.
@@ -134,6 +151,8 @@ internal sealed class PipeWriteStream : ForwardStream
             {
                 // The writer's own failure is the one being reported; what the stopped consumer ran into is a consequence.
             }
+
+            ReturnBlocks();
         }
         else
         {
@@ -142,6 +161,32 @@ internal sealed class PipeWriteStream : ForwardStream
         }
 
         _abort.Dispose();
+    }
+
+    /// <summary>Gives the blocks back to the pool once the consumer has stopped: none of them is in use any more.</summary>
+    private void ReturnBlocks()
+    {
+        if (_returned || !_consumer.IsCompleted)
+        {
+            return;
+        }
+
+        _returned = true;
+        if (_current is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_current);
+            _current = null;
+        }
+
+        while (_full.Reader.TryRead(out var full))
+        {
+            ArrayPool<byte>.Shared.Return(full.Block);
+        }
+
+        while (_free.Reader.TryRead(out var free))
+        {
+            ArrayPool<byte>.Shared.Return(free);
+        }
     }
 
     private async ValueTask<byte[]> TakeFreeAsync(CancellationToken cancellationToken)
