@@ -101,9 +101,8 @@ public sealed class LayerBuilder
                 // Three stages on three tasks, one pass over each byte: read + tar + SHA-256 | CRC + deflate | SHA-256 + write.
                 // Deflate is the slow one; the pipes take the rest off its core.
                 using var compressedHash = new HashingWriteStream(file);
-                // The side channel has a pipe of its own, deep enough (8 MiB) to take the gzip written while one upload chunk is on
-                // the wire, so a request in flight holds up neither the file nor deflate.
-                await using var toSide = side is null ? null : new PipeWriteStream(side, _ => ValueTask.CompletedTask, cancellationToken, depth: 32);
+                // The side channel has a pipe of its own (2 MiB), so a moment's stall of the network holds up neither the file nor deflate.
+                await using var toSide = side is null ? null : new PipeWriteStream(side, _ => ValueTask.CompletedTask, cancellationToken, depth: 8);
                 await using var toFile = new PipeWriteStream(
                     toSide is null ? compressedHash : new TeeWriteStream(compressedHash, toSide),
                     async ct =>

@@ -73,6 +73,30 @@ public sealed class StreamedLayerUploadTests(RegistryFixture registry) : IDispos
         }
     }
 
+    [Theory]
+    [InlineData(RegistryFault.InternalError)]
+    [InlineData(RegistryFault.ResetMidBody)]
+    public async Task A_streamed_upload_that_fails_sends_the_layer_the_ordinary_way(RegistryFault fault)
+    {
+        registry.Require();
+        _project.WritePublish("App.dll", "app");
+        WriteBig(4);
+        var repository = RegistryTestKit.NewRepository("streamed-fault");
+        await using var proxy = new RegistryFaultProxy(registry.Address) { Plan = new FaultPlan(RegistryRequestKind.ChunkPatch, fault, 1) };
+        var log = new RecordingLog();
+
+        var result = await ReleasePipeline.RunAsync(_project.Request with { Registry = proxy.Address, Repository = repository }, log.Log, Ct);
+
+        Assert.Equal(1, proxy.Injected);
+        Assert.Contains(log.Detail, l => l.Contains("streaming the layer while it compresses stopped", StringComparison.Ordinal));
+        Assert.DoesNotContain(log.Detail, l => l.EndsWith("while it was compressed", StringComparison.Ordinal));
+        var app = result.Manifest.Image.Layers.Single(l => l.Name == "app");
+        using var client = new RegistryClient(registry.Address, RegistryTestKit.Options());
+        var cached = Path.Combine(_project.LayerCacheDirectory, "sha256", Digest.Parse(app.Digest).Hex);
+        Assert.Equal(await File.ReadAllBytesAsync(cached, Ct), await client.GetBlobBytesAsync(repository, Digest.Parse(app.Digest), 128L << 20, Ct));
+        Assert.Equal(Digest.Parse(result.Digest), (await client.HeadManifestAsync(repository, result.ReleaseId, Ct))!.Digest);
+    }
+
     private static async Task<bool> WasPushedFirstAsync(RegistryClient client, string repository, Digest digest)
     {
         var first = await client.GetManifestAsync(repository, "fixed", Ct);
