@@ -83,7 +83,8 @@ public sealed class DeterministicTarWriter
         ArgumentNullException.ThrowIfNull(output);
         var ordered = Plan();
         var header = new byte[Block];
-        var buffer = ArrayPool<byte>.Shared.Rent(128 * 1024);
+        // Large reads (a 1 GiB file is 4096 of them), each a whole block of the layer's pipe.
+        var buffer = ArrayPool<byte>.Shared.Rent(256 * 1024);
         long length = 0;
         try
         {

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.IO.Hashing;
 
 namespace Immutable.Build.Images;
 
@@ -20,7 +21,9 @@ internal sealed class GzipWriteStream : Stream
     private readonly Stream _inner;
     private readonly DeflateStream _deflate;
     private readonly bool _leaveOpen;
-    private uint _crc = Crc32.Initial;
+    // System.IO.Hashing's CRC-32 is the same IEEE polynomial as gzip's trailer, vectorised (PCLMULQDQ/ARM CRC),
+    // so the trailer bytes are what a table-driven loop gives, at a small fraction of its cost on large layers.
+    private readonly Crc32 _crc = new();
     private long _length;
     private bool _headerWritten;
     private bool _finished;
@@ -56,7 +59,7 @@ internal sealed class GzipWriteStream : Stream
             _headerWritten = true;
         }
 
-        _crc = Crc32.Update(_crc, buffer);
+        _crc.Append(buffer);
         _length += buffer.Length;
         _deflate.Write(buffer);
     }
@@ -72,7 +75,7 @@ internal sealed class GzipWriteStream : Stream
             _headerWritten = true;
         }
 
-        _crc = Crc32.Update(_crc, buffer.Span);
+        _crc.Append(buffer.Span);
         _length += buffer.Length;
         await _deflate.WriteAsync(buffer, cancellationToken);
     }
@@ -93,7 +96,7 @@ internal sealed class GzipWriteStream : Stream
 
         await _deflate.DisposeAsync();
         var trailer = new byte[8];
-        BinaryPrimitives.WriteUInt32LittleEndian(trailer, Crc32.Final(_crc));
+        BinaryPrimitives.WriteUInt32LittleEndian(trailer, _crc.GetCurrentHashAsUInt32());
         BinaryPrimitives.WriteUInt32LittleEndian(trailer.AsSpan(4), unchecked((uint)_length));
         await _inner.WriteAsync(trailer, cancellationToken);
         _finished = true;
@@ -137,43 +140,5 @@ internal sealed class GzipWriteStream : Stream
         }
 
         base.Dispose(disposing);
-    }
-}
-
-/// <summary>CRC-32 (IEEE 802.3, reflected), as gzip's trailer needs; System.IO.Hashing is not in the BCL.</summary>
-internal static class Crc32
-{
-    public const uint Initial = 0xFFFF_FFFF;
-
-    private static readonly uint[] Table = BuildTable();
-
-    public static uint Update(uint crc, ReadOnlySpan<byte> data)
-    {
-        var table = Table;
-        foreach (var b in data)
-        {
-            crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        }
-
-        return crc;
-    }
-
-    public static uint Final(uint crc) => crc ^ 0xFFFF_FFFF;
-
-    private static uint[] BuildTable()
-    {
-        var table = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            var c = n;
-            for (var k = 0; k < 8; k++)
-            {
-                c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1;
-            }
-
-            table[n] = c;
-        }
-
-        return table;
     }
 }

@@ -15,7 +15,8 @@ namespace Immutable.Build.Images;
 /// </summary>
 /// <remarks>
 /// The tar streams through SHA-256 (diff ID), gzip, SHA-256 (digest) to a temporary file that is then
-/// renamed into place; a layer is never held in memory and an interrupted build leaves no cache entry.
+/// renamed into place, each byte read once; a layer is never held in memory (a few 256 KiB blocks between the
+/// stages) and an interrupted build leaves no cache entry.
 /// </remarks>
 public sealed class LayerBuilder
 {
@@ -35,6 +36,15 @@ public sealed class LayerBuilder
 
     /// <summary>The compression level for new layers; changing it changes digests.</summary>
     public CompressionLevel CompressionLevel { get; init; } = CompressionLevel.Optimal;
+
+    /// <summary>
+    /// Where a layer that has to be built also streams its gzip while it compresses (a registry upload); null for nowhere.
+    /// Not used for a layer taken from the cache.
+    /// </summary>
+    internal LayerSinkFactory? Sink { get; init; }
+
+    /// <summary>Where a sink's failures are told (they do not fail the layer).</summary>
+    internal Action<string>? SinkLog { get; init; }
 
     /// <summary>Returns the cached layer for <paramref name="spec"/> when its sources are unchanged, else builds it.</summary>
     public async Task<BuiltLayer> BuildAsync(LayerSpec spec, CancellationToken cancellationToken = default)
@@ -77,24 +87,52 @@ public sealed class LayerBuilder
         Directory.CreateDirectory(_blobs);
         // The blob's name is its digest, known only once it is written: AtomicFile.Commit names it then.
         var temp = AtomicFile.TempPathFor(Path.Combine(CacheDirectory, "layer"));
+        var sink = Sink is null ? null : await Sink(spec.Name, writer.Entries.Sum(e => e.Size), cancellationToken);
+        var side = sink is null ? null : new BestEffortSinkStream(sink, SinkLog);
+        var sideCommitted = false;
         try
         {
             Digest digest, diffId;
             long size, tarLength;
             int count;
-            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, FileOptions.Asynchronous))
+            // Writes arrive in whole pipe blocks, so the file needs no buffer of its own.
+            await using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.Asynchronous))
             {
+                // Three stages on three tasks, one pass over each byte: read + tar + SHA-256 | CRC + deflate | SHA-256 + write.
+                // Deflate is the slow one; the pipes take the rest off its core.
                 using var compressedHash = new HashingWriteStream(file);
-                await using var gzip = new GzipWriteStream(compressedHash, CompressionLevel, leaveOpen: true);
-                using var tarHash = new HashingWriteStream(gzip);
+                // The side channel has a pipe of its own (2 MiB), so a moment's stall of the network holds up neither the file nor deflate.
+                await using var toSide = side is null ? null : new PipeWriteStream(side, _ => ValueTask.CompletedTask, cancellationToken, depth: 8);
+                await using var toFile = new PipeWriteStream(
+                    toSide is null ? compressedHash : new TeeWriteStream(compressedHash, toSide),
+                    async ct =>
+                    {
+                        await file.FlushAsync(ct);
+                        if (toSide is not null)
+                        {
+                            await toSide.CompleteAsync(ct);
+                        }
+                    },
+                    cancellationToken);
+                await using var gzip = new GzipWriteStream(toFile, CompressionLevel, leaveOpen: true);
+                await using var toGzip = new PipeWriteStream(gzip, async ct =>
+                {
+                    await gzip.FinishAsync(ct);
+                    await toFile.CompleteAsync(ct);
+                }, cancellationToken);
+                using var tarHash = new HashingWriteStream(toGzip);
                 var summary = await writer.WriteToAsync(tarHash, cancellationToken);
-                await gzip.FinishAsync(cancellationToken);
-                await file.FlushAsync(cancellationToken);
+                await toGzip.CompleteAsync(cancellationToken);
                 diffId = tarHash.GetDigest();
                 digest = compressedHash.GetDigest();
                 size = compressedHash.BytesWritten;
                 tarLength = summary.Length;
                 count = summary.SourceCount;
+            }
+
+            if (side is not null)
+            {
+                sideCommitted = await side.CompleteAsync(digest, size, cancellationToken);
             }
 
             var path = BlobPath(digest);
@@ -111,6 +149,10 @@ public sealed class LayerBuilder
         finally
         {
             File.Delete(temp);
+            if (side is not null && !sideCommitted)
+            {
+                await side.AbortAsync();
+            }
         }
     }
 

@@ -53,13 +53,30 @@ public static class ImagePusher
     /// When every tag already names this image the only requests are one manifest HEAD per tag: no lease.
     /// <paramref name="leaseTiming"/> defaults to <see cref="RepositoryLeaseTiming.Default"/>.
     /// </summary>
-    public static async Task<ImagePushResult> PushAsync(
+    public static Task<ImagePushResult> PushAsync(
         RegistryClient client,
         string repository,
         ImageContent image,
         IReadOnlyList<string> tags,
         bool allowOverwrite,
         Action<string>? log,
+        CancellationToken cancellationToken,
+        TagConflictHints? hints = null,
+        RepositoryLeaseTiming? leaseTiming = null)
+        => PushAsync(client, repository, image, tags, allowOverwrite, log, null, cancellationToken, hints, leaseTiming);
+
+    /// <summary>
+    /// As above; <paramref name="streamed"/> names blobs (with their sizes) that were already uploaded to the repository
+    /// while their layers compressed: they are still checked for, and counted as uploaded rather than found present.
+    /// </summary>
+    internal static async Task<ImagePushResult> PushAsync(
+        RegistryClient client,
+        string repository,
+        ImageContent image,
+        IReadOnlyList<string> tags,
+        bool allowOverwrite,
+        Action<string>? log,
+        IReadOnlyDictionary<Digest, long>? streamed,
         CancellationToken cancellationToken,
         TagConflictHints? hints = null,
         RepositoryLeaseTiming? leaseTiming = null)
@@ -139,7 +156,7 @@ public static class ImagePusher
                 // the layers upload, and its settle time is spent on them instead of after them.
                 var outcomes = new BlobOutcome[blobs.Count];
                 var config = blobs.FindIndex(b => b.Descriptor.Digest == image.Config.Descriptor.Digest);
-                outcomes[config] = await PushBlobAsync(client, repository, blobs[config], cancellationToken);
+                outcomes[config] = await PushBlobAsync(client, repository, blobs[config], streamed, cancellationToken);
                 if (guarded.Count > 0)
                 {
                     leaseTask = TakeLease();
@@ -148,7 +165,7 @@ public static class ImagePusher
                 await Parallel.ForEachAsync(
                     Enumerable.Range(0, blobs.Count).Where(i => i != config),
                     new ParallelOptions { MaxDegreeOfParallelism = ParallelBlobs, CancellationToken = cancellationToken },
-                    async (i, ct) => outcomes[i] = await PushBlobAsync(client, repository, blobs[i], ct));
+                    async (i, ct) => outcomes[i] = await PushBlobAsync(client, repository, blobs[i], streamed, ct));
                 foreach (var outcome in outcomes)
                 {
                     switch (outcome.Kind)
@@ -318,12 +335,14 @@ public static class ImagePusher
         return conflicts;
     }
 
-    private static async Task<BlobOutcome> PushBlobAsync(RegistryClient client, string repository, BlobContent blob, CancellationToken cancellationToken)
+    private static async Task<BlobOutcome> PushBlobAsync(RegistryClient client, string repository, BlobContent blob, IReadOnlyDictionary<Digest, long>? streamed, CancellationToken cancellationToken)
     {
         var digest = Digest.Parse(blob.Descriptor.Digest);
         if (await client.BlobExistsAsync(repository, digest, cancellationToken))
         {
-            return new BlobOutcome(digest, BlobOutcomeKind.Present, 0);
+            return streamed is not null && streamed.TryGetValue(digest, out var sent)
+                ? new BlobOutcome(digest, BlobOutcomeKind.Uploaded, sent)
+                : new BlobOutcome(digest, BlobOutcomeKind.Present, 0);
         }
 
         var result = await client.UploadBlobAsync(repository, blob, cancellationToken);

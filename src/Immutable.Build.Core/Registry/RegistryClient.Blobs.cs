@@ -194,37 +194,53 @@ public sealed partial class RegistryClient
     {
         var size = blob.Descriptor.Size;
         var chunkSize = (int)Math.Clamp(Math.Max(Options.ChunkSize, minimumChunk), 1, Math.Max(1, Math.Min(size, int.MaxValue)));
+        // Two buffers: the next chunk is read (and hashed) while the current one is on the wire, so a large blob costs
+        // the upload's time, not the upload's plus the read's.
         var buffer = new byte[chunkSize];
+        var spare = new byte[chunkSize];
         await using var source = new DigestVerifyingStream(blob.Open!(), digest, size, m => LocalMismatch(repository, digest, size, m.Reason));
         long offset = 0;
         var chunks = 0;
-        while (true)
+        // Reading to the end makes the stream verify size and digest before the final PUT commits anything.
+        var reading = ReadFullAsync(source, buffer, cancellationToken);
+        try
         {
-            // Reading to the end makes the stream verify size and digest before the final PUT commits anything.
-            var n = await ReadFullAsync(source, buffer, cancellationToken);
-            if (n == 0)
+            while (true)
             {
-                break;
-            }
-
-            var range = $"{offset}-{offset + n - 1}";
-            var target = location;
-            using var response = await _transport.SendAsync(
-                () =>
+                var n = await reading;
+                if (n == 0)
                 {
-                    var content = new ByteArrayContent(buffer, 0, n);
-                    content.Headers.ContentType = new MediaTypeHeaderValue(OctetStream);
-                    content.Headers.TryAddWithoutValidation("Content-Range", range);
-                    return new HttpRequestMessage(HttpMethod.Patch, target) { Content = content };
-                },
-                ScopeSet.Push(repository),
-                HttpCompletionOption.ResponseContentRead,
-                cancellationToken,
-                maxAttempts: 1);
-            await _transport.EnsureSuccessAsync(response, $"PATCH blob upload {repository} ({digest}, bytes {range})", cancellationToken);
-            location = response.Headers.Location is { } next ? _transport.Resolve(next, "PATCH") : location;
-            offset += n;
-            chunks++;
+                    break;
+                }
+
+                var chunk = buffer;
+                (buffer, spare) = (spare, buffer);
+                reading = ReadFullAsync(source, buffer, cancellationToken);
+                var range = $"{offset}-{offset + n - 1}";
+                var target = location;
+                using var response = await _transport.SendAsync(
+                    () =>
+                    {
+                        var content = new ByteArrayContent(chunk, 0, n);
+                        content.Headers.ContentType = new MediaTypeHeaderValue(OctetStream);
+                        content.Headers.TryAddWithoutValidation("Content-Range", range);
+                        return new HttpRequestMessage(HttpMethod.Patch, target) { Content = content };
+                    },
+                    ScopeSet.Push(repository),
+                    HttpCompletionOption.ResponseContentRead,
+                    cancellationToken,
+                    maxAttempts: 1);
+                await _transport.EnsureSuccessAsync(response, $"PATCH blob upload {repository} ({digest}, bytes {range})", cancellationToken);
+                location = response.Headers.Location is { } next ? _transport.Resolve(next, "PATCH") : location;
+                offset += n;
+                chunks++;
+            }
+        }
+        catch
+        {
+            // The read ahead must be over before the source is disposed; its own outcome no longer matters.
+            await ((Task)reading).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
         }
 
         var commit = WithQuery(location, "digest", digest.Value);

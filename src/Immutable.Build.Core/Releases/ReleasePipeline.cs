@@ -93,12 +93,16 @@ public static class ReleasePipeline
 
         // The base image is resolved over the network while the layers are built.
         using var baseClient = BaseRegistryClient(request, getEnv, log);
+        using var pushClient = request.Registry is { } pushRegistry ? RegistryClientFor(pushRegistry, getEnv, log) : null;
+        var streamed = pushClient is not null && KnownTags(request, revision, policy) is { } known
+            ? new StreamedLayerUploads(pushClient, request.Repository, known, log, cancellationToken)
+            : null;
         var baseSource = BaseSource(request, baseClient);
         var baseTask = Task.Run(() => baseSource.ResolveAsync(cancellationToken), cancellationToken);
         List<BuiltLayer> layers;
         try
         {
-            layers = await BuildLayersAsync(request, revision.CommitTime, log, cancellationToken);
+            layers = await BuildLayersAsync(request, revision.CommitTime, streamed, log, cancellationToken);
             Phase("layers");
         }
         catch
@@ -147,9 +151,9 @@ public static class ReleasePipeline
         var hints = ConflictHints(request, revision, previous);
         var outputs = new Dictionary<string, string>(StringComparer.Ordinal);
         string reference;
-        if (request.Registry is { } registry)
+        if (pushClient is not null)
         {
-            reference = await PushAsync(request, registry, image, tags, movingTags, hints, getEnv, log, cancellationToken);
+            reference = await PushAsync(request, pushClient, image, tags, movingTags, hints, streamed?.Committed, log, cancellationToken);
         }
         else
         {
@@ -262,7 +266,22 @@ public static class ReleasePipeline
         _ => throw new ImmutableBuildException("IMB1006", $"ContainerImageFormat '{value}' is not known; use OCI (the default) or Docker."),
     };
 
-    private static async Task<List<BuiltLayer>> BuildLayersAsync(ReleaseRequest request, DateTimeOffset created, ReleaseLog log, CancellationToken cancellationToken)
+    /// <summary>
+    /// The tags the push will write, when they are known before the image is: user tags, or the commit's tag of a clean
+    /// tree (a dirty tree's tag names the image digest). Null when they are not.
+    /// </summary>
+    private static IReadOnlyList<string>? KnownTags(ReleaseRequest request, SourceRevision revision, TagPolicy policy)
+    {
+        var (userTags, _) = ReleaseTags.SplitMoving(request.UserTags, revision.Branch);
+        if (userTags.Count > 0)
+        {
+            return userTags;
+        }
+
+        return revision.IsDirty ? null : [ReleaseTags.Primary(revision, policy, request.Version, default)];
+    }
+
+    private static async Task<List<BuiltLayer>> BuildLayersAsync(ReleaseRequest request, DateTimeOffset created, StreamedLayerUploads? streamed, ReleaseLog log, CancellationToken cancellationToken)
     {
         var publishDir = Path.GetFullPath(request.PublishDirectory);
         if (!Directory.Exists(publishDir))
@@ -280,22 +299,29 @@ public static class ReleasePipeline
             (files.TryGetValue(kind, out var list) ? list : files[kind] = []).Add(new LayerFile(path, $"{workingDirectory}/{relative}"));
         }
 
-        var builder = new LayerBuilder(request.LayerCacheDirectory);
-        var layers = new List<BuiltLayer>();
-        foreach (var (kind, name) in LayerOrder)
+        var builder = new LayerBuilder(request.LayerCacheDirectory)
         {
-            if (!files.TryGetValue(kind, out var list) || list.Count == 0)
-            {
-                continue;
-            }
-
-            var layer = await builder.BuildAsync(new LayerSpec(name, list, kind == LayerKind.App ? created : DependencyLayerTime), cancellationToken);
-            layers.Add(layer);
-            log.Detail($"layer {name}: {layer.FileCount} files, {layer.Size} bytes, {(layer.Reused ? "unchanged, reused from the layer cache" : "written")}");
+            Sink = streamed is null ? null : streamed.OpenAsync,
+            SinkLog = log.Detail,
+        };
+        var specs = LayerOrder
+            .Where(l => files.TryGetValue(l.Kind, out var list) && list.Count > 0)
+            .Select(l => new LayerSpec(l.Name, files[l.Kind], l.Kind == LayerKind.App ? created : DependencyLayerTime))
+            .ToList();
+        // Each layer is its own file with its own bytes, so they are built side by side, one per core: the small
+        // dependency layers are done while the app layer still compresses. The results keep the image's order.
+        var layers = new BuiltLayer[specs.Count];
+        await Parallel.ForEachAsync(
+            Enumerable.Range(0, specs.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount, CancellationToken = cancellationToken },
+            async (i, ct) => layers[i] = await builder.BuildAsync(specs[i], ct));
+        foreach (var layer in layers)
+        {
+            log.Detail($"layer {layer.Name}: {layer.FileCount} files, {layer.Size} bytes, {(layer.Reused ? "unchanged, reused from the layer cache" : "written")}");
         }
 
         builder.Prune(layers);
-        return layers;
+        return [.. layers];
     }
 
     private static RegistryClient? BaseRegistryClient(ReleaseRequest request, Func<string, string?> getEnv, ReleaseLog log)
@@ -381,10 +407,9 @@ public static class ReleasePipeline
         };
     }
 
-    private static async Task<string> PushAsync(ReleaseRequest request, string registry, AssembledImage image, List<string> tags, List<string> movingTags, TagConflictHints hints, Func<string, string?> getEnv, ReleaseLog log, CancellationToken cancellationToken)
+    private static async Task<string> PushAsync(ReleaseRequest request, RegistryClient client, AssembledImage image, List<string> tags, List<string> movingTags, TagConflictHints hints, IReadOnlyDictionary<Digest, long>? streamed, ReleaseLog log, CancellationToken cancellationToken)
     {
-        using var client = RegistryClientFor(registry, getEnv, log);
-        var push = await ImagePusher.PushAsync(client, request.Repository, image.Content, tags, request.AllowTagOverwrite, log.Detail, cancellationToken, hints);
+        var push = await ImagePusher.PushAsync(client, request.Repository, image.Content, tags, request.AllowTagOverwrite, log.Detail, streamed, cancellationToken, hints);
         foreach (var tag in push.Tags)
         {
             switch (tag.Decision)

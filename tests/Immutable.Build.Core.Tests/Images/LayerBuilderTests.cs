@@ -143,6 +143,50 @@ public sealed class LayerBuilderTests
     }
 
     [Fact]
+    public async Task A_layer_of_several_pipe_blocks_has_the_bytes_of_tar_then_gzip_in_one_stream_and_the_trailer_zlib_writes()
+    {
+        // Sizes that end inside a block, on a block boundary and across many blocks: the staged build must give
+        // byte for byte what tar -> gzip gives written straight into one stream.
+        var root = NewDir("layer-blocks");
+        var noise = new byte[(3 << 20) + 12345];
+        new Random(15).NextBytes(noise);
+        Directory.CreateDirectory(Path.Combine(root, "app"));
+        await File.WriteAllBytesAsync(Path.Combine(root, "app", "noise.bin"), noise, Ct);
+        await File.WriteAllBytesAsync(Path.Combine(root, "app", "block.bin"), noise[..(1 << 20)], Ct);
+        WriteFile(root, "app/text.txt", new string('t', 70_000));
+        var spec = new LayerSpec("app", FilesUnder(Path.Combine(root, "app"), "app"), CommitTime);
+        var layer = await new LayerBuilder(NewDir("cache-blocks")).BuildAsync(spec, Ct);
+
+        var tarWriter = new DeterministicTarWriter(CommitTime);
+        foreach (var f in spec.Files)
+        {
+            tarWriter.Add(TarEntry.FromDisk(f.SourcePath, f.PathInImage));
+        }
+
+        using var tar = new MemoryStream();
+        await tarWriter.WriteToAsync(tar, Ct);
+        using var expected = new MemoryStream();
+        await using (var gzip = new GzipWriteStream(expected, CompressionLevel.Optimal, leaveOpen: true))
+        {
+            await gzip.WriteAsync(tar.ToArray(), Ct);
+            await gzip.FinishAsync(Ct);
+        }
+
+        var built = await File.ReadAllBytesAsync(layer.Path, Ct);
+        Assert.Equal(expected.ToArray(), built);
+        Assert.Equal(Digest.Of(tar.ToArray()), layer.DiffId);
+
+        // The CRC-32 and length trailer is the one zlib computes for the same tar.
+        using var zlib = new MemoryStream();
+        await using (var gz = new GZipStream(zlib, CompressionLevel.Fastest, leaveOpen: true))
+        {
+            await gz.WriteAsync(tar.ToArray(), Ct);
+        }
+
+        Assert.Equal(zlib.ToArray()[^8..], built[^8..]);
+    }
+
+    [Fact]
     public async Task A_missing_source_is_reported_with_its_path()
     {
         var spec = new LayerSpec("app", [new LayerFile(Path.Combine(NewDir("layer-missing"), "nope.dll"), "app/nope.dll")], CommitTime);
