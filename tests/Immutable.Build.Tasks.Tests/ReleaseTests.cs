@@ -37,7 +37,7 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.Equal($"{Registry.Address}/{repository}@{digest}", first["ImmutableImageReference"]);
         Assert.Equal(digest, await Registry.TagDigestAsync(repository, commit[..12]));
 
-        var blobsBeforeRerun = RegistryFixture.StoredBlobs();
+        var blobsBeforeRerun = RegistryFixture.RepositoryBlobs(repository);
         var layerCache = Path.Combine(workspace.ProjectDir, "obj", "Release", "net10.0", "immutable", "layers", "sha256");
         var layerTimes = LayerFileTimes(layerCache);
         Assert.NotEmpty(layerTimes);
@@ -45,7 +45,7 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.True(second.Process.ExitCode == 0, second.Process.Output);
         Assert.Equal(digest, second["ImmutableImageDigest"]);
         Assert.Contains("adopted", second.Process.Output, StringComparison.OrdinalIgnoreCase);
-        Assert.Equal(blobsBeforeRerun, RegistryFixture.StoredBlobs());
+        Assert.Equal(blobsBeforeRerun, RegistryFixture.RepositoryBlobs(repository));
         Assert.Equal(layerTimes, LayerFileTimes(layerCache)); // no layer rewritten
 
         Directory.Delete(Path.Combine(workspace.ProjectDir, "bin"), recursive: true);
@@ -53,11 +53,11 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         var clean = await workspace.PublishWithResultsAsync(PushArgs(repository), Outputs);
         Assert.True(clean.Process.ExitCode == 0, clean.Process.Output);
         Assert.Equal(digest, clean["ImmutableImageDigest"]);
-        Assert.Equal(blobsBeforeRerun, RegistryFixture.StoredBlobs());
+        Assert.Equal(blobsBeforeRerun, RegistryFixture.RepositoryBlobs(repository));
 
         // A committed code change: new tag, new digest, and only the app layer (plus config and manifest) is new in the registry.
         var changed = await workspace.SetGreetingAsync("Hello again");
-        var blobsBeforeChange = RegistryFixture.StoredBlobs();
+        var blobsBeforeChange = RegistryFixture.RepositoryBlobs(repository);
         var next = await workspace.PublishWithResultsAsync(PushArgs(repository), Outputs);
         Assert.True(next.Process.ExitCode == 0, next.Process.Output);
         Assert.NotEqual(digest, next["ImmutableImageDigest"]);
@@ -73,7 +73,7 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.Equal(oldLayers[..^1], newLayers[..^1]);
         Assert.NotEqual(oldLayers[^1], newLayers[^1]);
         // The new tag was written under the repository's lease, whose deleted manifest stays in storage until the registry's GC.
-        var added = RegistryFixture.StoredBlobs().Except(blobsBeforeChange).Where(b => !IsLeaseManifest(b)).ToHashSet();
+        var added = RegistryFixture.RepositoryBlobs(repository).Except(blobsBeforeChange).Where(b => !IsLeaseManifest(b)).ToHashSet();
         var expected = new HashSet<string> { newLayers[^1], newManifest.RootElement.GetProperty("config").GetProperty("digest").GetString()!, next["ImmutableImageDigest"] };
         Assert.Equal(expected, added);
     }
@@ -119,7 +119,7 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         var other = await Registry.TagDigestAsync(repository, tag);
         Assert.NotEqual(first["ImmutableImageDigest"], other);
         var tagsBefore = await Registry.TagsAsync(repository);
-        var blobsBefore = RegistryFixture.StoredBlobs();
+        var blobsBefore = RegistryFixture.RepositoryBlobs(repository);
 
         var refused = await workspace.PublishWithResultsAsync([.. PushArgs(repository), "-p:ImmutableMovingTags=latest"], Outputs);
         Assert.NotEqual(0, refused.Process.ExitCode);
@@ -129,7 +129,7 @@ public sealed class ReleaseTests(BaseImagesFixture bases)
         Assert.DoesNotContain("   at Immutable.Build", refused.Process.Output, StringComparison.Ordinal);
         Assert.Equal(other, await Registry.TagDigestAsync(repository, tag));
         Assert.Equal(tagsBefore, await Registry.TagsAsync(repository));
-        Assert.Equal(blobsBefore, RegistryFixture.StoredBlobs());
+        Assert.Equal(blobsBefore, RegistryFixture.RepositoryBlobs(repository));
 
         // The explicit override writes, and says so loudly.
         var forced = await workspace.PublishWithResultsAsync([.. PushArgs(repository), "-p:ImmutableAllowTagOverwrite=true"], Outputs);

@@ -20,6 +20,22 @@ public sealed class RegistryFixture : InfraFixture
             : [];
     }
 
+    /// <summary>
+    /// The blobs (layers, configs, mounted ones) and manifests <paramref name="repository"/> links to, read from the
+    /// registry's storage. Scoped to one repository, so it says what a publish wrote there even while other tests push
+    /// to the same registry at the same time (the global store, <see cref="StoredBlobs"/>, changes under them).
+    /// </summary>
+    public static HashSet<string> RepositoryBlobs(string repository)
+    {
+        var root = Path.Combine(StorageDir, "docker", "registry", "v2", "repositories", repository);
+        return new[] { Path.Combine(root, "_layers", "sha256"), Path.Combine(root, "_manifests", "revisions", "sha256") }
+            .Where(Directory.Exists)
+            .SelectMany(Directory.EnumerateDirectories)
+            .Where(d => File.Exists(Path.Combine(d, "link")))
+            .Select(d => "sha256:" + Path.GetFileName(d))
+            .ToHashSet();
+    }
+
     /// <summary>The digest a tag points at, from the registry's HTTP API; null when the tag is absent.</summary>
     public async Task<string?> TagDigestAsync(string repository, string tag)
     {
