@@ -157,8 +157,13 @@ internal static class ReleaseShortcut
     public static Task WarmUpAsync(string layerCacheDirectory, string? registry, Func<string, string?> getEnv)
     {
         ArgumentNullException.ThrowIfNull(getEnv);
-        var record = Path.Combine(layerCacheDirectory ?? "", FileName);
-        if (string.IsNullOrWhiteSpace(layerCacheDirectory) || !File.Exists(record))
+        if (string.IsNullOrWhiteSpace(layerCacheDirectory))
+        {
+            return Task.CompletedTask;
+        }
+
+        var record = Path.Combine(layerCacheDirectory, FileName);
+        if (!File.Exists(record))
         {
             return Task.CompletedTask;
         }
